@@ -1,0 +1,36 @@
+# labkit — the commands the README names. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.labkit-installed
+MODE   ?= auto
+LABS   ?=
+
+.PHONY: help install run test lab clean
+
+help:
+	@echo "make run    execute every lab (MODE=auto|smoke|full, LABS='01 02'); report in build/"
+	@echo "make test   the whole test suite (unit, notebooks via papermill and nbval)"
+	@echo "make lab    open JupyterLab on notebooks/"
+	@echo "make install  create $(VENV) and install labkit with its dev extras (run/test do this)"
+
+# Reinstalls only when pyproject.toml changes; otherwise instant.
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/labkit run --mode $(MODE) $(LABS)
+
+test: install
+	$(BIN)/python -m pytest
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf build .pytest_cache

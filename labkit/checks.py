@@ -1,0 +1,97 @@
+"""Friendly self-checks for exercise test cells.
+
+Each check prints a short confirmation when it passes and raises :class:`CheckFailed` (an
+AssertionError, so nbgrader scores it as a failed test) with a message that says what was
+expected, what was found and what to look at.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+
+class CheckFailed(AssertionError):
+    """A self-check did not pass; the message says why."""
+
+
+def _array(x: Any, name: str) -> np.ndarray:
+    if hasattr(x, "detach"):                     # torch tensor
+        x = x.detach().cpu().numpy()
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"{name}: expected numbers, got {type(x).__name__}") from None
+
+
+def _shape_of(x: Any) -> tuple[int, ...]:
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+def shape(x: Any, expected: Sequence[int], name: str = "value") -> None:
+    """Check that ``x`` has exactly the shape ``expected``."""
+    if x is None:
+        raise CheckFailed(f"{name} is None: did the function forget to return its result?")
+    got = _shape_of(x)
+    if tuple(got) != tuple(expected):
+        raise CheckFailed(f"{name} has shape {tuple(got)}, expected {tuple(expected)}")
+    print(f"✓ {name} has shape {tuple(expected)}")
+
+
+def close(actual: Any, expected: Any, name: str = "value", *, rtol: float = 1e-5,
+          atol: float = 1e-8) -> None:
+    """Check that ``actual`` matches ``expected`` elementwise within a tolerance."""
+    if actual is None:
+        raise CheckFailed(f"{name} is None: did the function forget to return its result?")
+    a, e = _array(actual, name), _array(expected, "expected")
+    if a.shape != e.shape:
+        raise CheckFailed(f"{name} has shape {a.shape}, expected {e.shape}")
+    if not np.all(np.isfinite(a)):
+        raise CheckFailed(f"{name} contains NaN or infinity: {a}")
+    if not np.allclose(a, e, rtol=rtol, atol=atol):
+        worst = float(np.max(np.abs(a - e)))
+        shown = (f"got {a}, expected {e}" if a.size <= 6
+                 else f"largest difference {worst:.3g} (tolerance rtol={rtol:g}, atol={atol:g})")
+        raise CheckFailed(f"{name} is not right: {shown}")
+    print(f"✓ {name} is correct")
+
+
+def relative_error(a: Any, b: Any) -> float:
+    """max |a - b| / max(|a| + |b|), the usual scale-free measure for gradient checks."""
+    a, b = _array(a, "a"), _array(b, "b")
+    denominator = max(float(np.max(np.abs(a) + np.abs(b), initial=0.0)), 1e-12)
+    return float(np.max(np.abs(a - b), initial=0.0)) / denominator
+
+
+def numerical_gradient(f: Callable[[np.ndarray], float], x: Any, eps: float = 1e-6) -> np.ndarray:
+    """Central finite differences (f(x + eps e_i) - f(x - eps e_i)) / (2 eps), one coordinate at a time.
+
+    ``x`` is copied to float64; ``f`` must return a scalar.
+    """
+    x = _array(x, "x").copy()
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        saved = x[i]
+        x[i] = saved + eps
+        f_plus = float(f(x))
+        x[i] = saved - eps
+        f_minus = float(f(x))
+        x[i] = saved
+        grad[i] = (f_plus - f_minus) / (2 * eps)
+    return grad
+
+
+def gradient(analytic: Any, reference: Any, name: str = "gradient", *, tol: float = 1e-6) -> float:
+    """Check an analytic gradient against a reference (finite differences or autograd).
+
+    Passes when the relative error is below ``tol``; returns the relative error.
+    """
+    a, r = _array(analytic, name), _array(reference, "reference")
+    if a.shape != r.shape:
+        raise CheckFailed(f"{name} has shape {a.shape}, but the reference gradient has shape {r.shape}")
+    err = relative_error(a, r)
+    if not err < tol:
+        raise CheckFailed(f"{name} disagrees with the reference: relative error {err:.2e} "
+                          f"(should be below {tol:.0e}). Check signs, the 1/n factor and the chain rule.")
+    print(f"✓ {name} matches the reference (relative error {err:.1e})")
+    return err

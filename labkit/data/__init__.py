@@ -1,0 +1,12 @@
+"""Datasets for the labs: cache, registry, verified downloads, synthetic sets, DeviceLoader."""
+from labkit.data.cache import CacheDirError, data_dir, default_data_dir
+from labkit.data.download import ChecksumMismatch, DownloadError, download_file, fetch
+from labkit.data.loader import DeviceLoader
+from labkit.data.registry import DatasetEntry, RemoteFile, get_entry, register
+from labkit.data.synthetic import RegressionData, house_prices, two_class, xor
+
+__all__ = [
+    "CacheDirError", "ChecksumMismatch", "DatasetEntry", "DeviceLoader", "DownloadError",
+    "RegressionData", "RemoteFile", "data_dir", "default_data_dir", "download_file", "fetch",
+    "get_entry", "house_prices", "register", "two_class", "xor",
+]

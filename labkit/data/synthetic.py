@@ -1,0 +1,76 @@
+"""Small synthetic datasets whose ground truth is known, for the first labs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+HOUSE_FEATURES = ("area_m2", "bedrooms", "age_years")
+# price in thousands = 3.0 * area + 12.0 * bedrooms - 1.5 * age + 40, plus Gaussian noise
+HOUSE_WEIGHTS = (3.0, 12.0, -1.5)
+HOUSE_BIAS = 40.0
+
+
+@dataclass(frozen=True)
+class RegressionData:
+    """Inputs ``X`` (n, d), targets ``y`` (n,), and the true parameters that generated them."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+    weight: torch.Tensor
+    bias: float
+    noise: float
+    feature_names: tuple[str, ...]
+
+
+def _check_count(n: int, name: str = "n_samples", multiple: int = 1) -> None:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < multiple or n % multiple:
+        need = f"a positive multiple of {multiple}" if multiple > 1 else "a positive integer"
+        raise ValueError(f"{name} must be {need}, got {n!r}")
+
+
+def house_prices(n_samples: int = 200, *, noise: float = 20.0, seed: int = 0) -> RegressionData:
+    """Synthetic house prices (thousands) from area (m²), bedrooms and age, linear plus noise.
+
+    The features have very different scales on purpose (area ~ 40-250, bedrooms 1-5,
+    age 0-60): lab 01 uses that to show why feature normalisation matters.
+    """
+    _check_count(n_samples)
+    if noise < 0:
+        raise ValueError(f"noise is a standard deviation and must be >= 0, got {noise}")
+    rng = np.random.default_rng(seed)
+    area = rng.uniform(40, 250, n_samples)
+    bedrooms = np.clip(np.round(area / 50 + rng.normal(0, 0.7, n_samples)), 1, 5)
+    age = rng.uniform(0, 60, n_samples)
+    X = np.stack([area, bedrooms, age], axis=1)
+    weight = np.array(HOUSE_WEIGHTS)
+    y = X @ weight + HOUSE_BIAS + rng.normal(0, noise, n_samples)
+    return RegressionData(torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.float32),
+                          torch.tensor(weight, dtype=torch.float32), HOUSE_BIAS, noise, HOUSE_FEATURES)
+
+
+def xor(n_samples: int = 4, *, noise: float = 0.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The XOR problem: inputs (n, 2) at the corners of the unit square, labels (n,) in {0., 1.}.
+
+    ``n_samples`` is a multiple of 4; with ``noise`` > 0 each point gets Gaussian jitter.
+    """
+    _check_count(n_samples, multiple=4)
+    corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    X = np.tile(corners, (n_samples // 4, 1))
+    y = np.logical_xor(X[:, 0], X[:, 1]).astype(np.float32)
+    if noise:
+        X = X + np.random.default_rng(seed).normal(0, noise, X.shape)
+    return torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+
+
+def two_class(n_samples: int = 1000, *, seed: int = 0, class_sep: float = 1.0,
+              flip_y: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two-class 2-D data from scikit-learn's ``make_classification``: X (n, 2), y (n,) in {0., 1.}."""
+    _check_count(n_samples)
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=n_samples, n_features=2, n_informative=2, n_redundant=0,
+                               n_clusters_per_class=1, class_sep=class_sep, flip_y=flip_y,
+                               random_state=seed)
+    return torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)

@@ -1,0 +1,158 @@
+"""Where to compute and in what precision: device choice, autocast policy, seeding, banner."""
+from __future__ import annotations
+
+import os
+import random
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+DEVICE_ENV = "LABKIT_DEVICE"
+DEVICE_KINDS = ("cuda", "mps", "cpu")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class DeviceUnavailableError(RuntimeError):
+    """A device was asked for that this machine does not have."""
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def _best_available() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def get_device(device: str | torch.device | None = None) -> torch.device:
+    """Return the device to compute on.
+
+    An explicit ``device`` wins, then the ``LABKIT_DEVICE`` environment variable, then the best
+    device available: cuda > mps > cpu. ``None`` and ``"auto"`` mean "choose for me".
+    Asking for a device this machine lacks raises :class:`DeviceUnavailableError`.
+    """
+    source = "the device argument"
+    if isinstance(device, torch.device):
+        requested = device
+    else:
+        name = "auto" if device is None else str(device).strip().lower()
+        if name == "auto" and os.environ.get(DEVICE_ENV, "").strip():
+            name, source = os.environ[DEVICE_ENV].strip().lower(), f"${DEVICE_ENV}"
+        if name == "auto":
+            return _best_available()
+        try:
+            requested = torch.device(name)
+        except RuntimeError:
+            requested = None
+        if requested is None or requested.type not in DEVICE_KINDS:
+            raise ValueError(
+                f"unknown device {name!r} (from {source}); use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+            )
+    if requested.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceUnavailableError(
+                f"CUDA was asked for ({source}: {str(requested)!r}) but this machine has no usable "
+                f"CUDA GPU (torch {torch.__version__}). Use device='auto' or 'cpu'; on Colab choose "
+                "Runtime > Change runtime type > GPU."
+            )
+        count = torch.cuda.device_count()
+        if requested.index is not None and requested.index >= count:
+            raise DeviceUnavailableError(
+                f"{requested} was asked for ({source}) but this machine has {count} CUDA "
+                f"device(s): use cuda:0 to cuda:{count - 1}."
+            )
+        if requested.index is None:
+            requested = torch.device("cuda", torch.cuda.current_device())
+    if requested.type == "mps" and not _mps_available():
+        raise DeviceUnavailableError(
+            f"MPS (Apple GPU) was asked for ({source}) but is not available here; use 'auto' or 'cpu'."
+        )
+    return requested
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How a device computes: an autocast dtype (None for plain fp32) and whether to scale gradients."""
+
+    device_type: str
+    dtype: torch.dtype | None
+    grad_scaler: bool = False
+
+    @property
+    def name(self) -> str:
+        if self.dtype is None:
+            return "fp32"
+        short = {torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+        return f"{short} + GradScaler" if self.grad_scaler else short
+
+    def autocast(self) -> AbstractContextManager:
+        """A context manager that runs the enclosed forward pass in this precision."""
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def scaler(self) -> torch.amp.GradScaler:
+        """A GradScaler: active for fp16, a transparent no-op otherwise."""
+        return torch.amp.GradScaler(self.device_type if self.grad_scaler else "cpu", enabled=self.grad_scaler)
+
+
+def policy_for(device_type: str, capability: tuple[int, int] | None = None,
+               precision: str = "auto") -> Precision:
+    """The precision policy for a device type (and CUDA compute capability).
+
+    auto: bf16 on CUDA with compute capability >= 8.0 (Ampere, Hopper), fp16 with a GradScaler on
+    older CUDA GPUs (Colab's T4 is 7.5), plain fp32 on CPU and MPS.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device_type != "cuda":
+            return Precision(device_type, None)
+        precision = "bf16" if capability is not None and capability >= (8, 0) else "fp16"
+    if precision == "fp32":
+        return Precision(device_type, None)
+    if precision == "fp16":
+        if device_type != "cuda":
+            raise ValueError(f"fp16 training needs a CUDA GPU (this device is {device_type}); "
+                             "use precision='fp32' or 'bf16'")
+        return Precision(device_type, torch.float16, grad_scaler=True)
+    return Precision(device_type, torch.bfloat16)
+
+
+def precision_policy(device: str | torch.device | None = None, precision: str = "auto") -> Precision:
+    """The precision policy for ``device`` (see :func:`policy_for`)."""
+    dev = get_device(device)
+    capability = torch.cuda.get_device_capability(dev) if dev.type == "cuda" else None
+    return policy_for(dev.type, capability, precision)
+
+
+def seed_everything(seed: int) -> int:
+    """Seed Python, NumPy and torch (all devices) so a run can be repeated. Returns the seed."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return seed
+
+
+def describe(device: str | torch.device | None = None) -> str:
+    """A one-line banner: device, GPU name and memory, precision, torch version."""
+    dev = get_device(device)
+    if dev.type == "cuda":
+        props = torch.cuda.get_device_properties(dev)
+        where = (f"{dev} ({props.name}, {props.total_memory / 2**30:.1f} GiB, "
+                 f"compute capability {props.major}.{props.minor})")
+    elif dev.type == "cpu":
+        where = f"cpu ({torch.get_num_threads()} threads)"
+    else:
+        where = str(dev)
+    return f"device {where} | precision {precision_policy(dev).name} | torch {torch.__version__}"

@@ -1,0 +1,41 @@
+"""Run mode: "smoke" (seconds, on any CPU) or "full" (the real lab, sized for a GPU).
+
+Notebooks size all their work from one ``MODE`` variable::
+
+    MODE = labkit.mode.default()
+    EPOCHS = labkit.mode.pick(MODE, smoke=5, full=200)
+"""
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+import torch
+
+MODE_ENV = "LABKIT_MODE"
+MODES = ("smoke", "full")
+T = TypeVar("T")
+
+
+def resolve(mode: str | None) -> str:
+    """Turn "auto" (or None) into "full" when a CUDA GPU is present, else "smoke"; validate others."""
+    name = "auto" if mode is None else str(mode).strip().lower()
+    if name == "auto":
+        return "full" if torch.cuda.is_available() else "smoke"
+    if name not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use 'smoke', 'full' or 'auto'")
+    return name
+
+
+def default() -> str:
+    """The mode from ``$LABKIT_MODE`` (smoke | full | auto), or auto when it is not set."""
+    value = os.environ.get(MODE_ENV, "").strip()
+    try:
+        return resolve(value or "auto")
+    except ValueError:
+        raise ValueError(f"${MODE_ENV}={value!r} is not a mode; set it to smoke, full or auto") from None
+
+
+def pick(mode: str, *, smoke: T, full: T) -> T:
+    """Return ``smoke`` or ``full`` according to ``mode`` ("auto" is resolved first)."""
+    return smoke if resolve(mode) == "smoke" else full

@@ -1,0 +1,76 @@
+"""Shared test setup: headless plotting, smoke mode, a private data cache, loopback HTTP server."""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")                      # this process only; notebook kernels keep inline plots
+os.environ["LABKIT_WIDGETS"] = "0"         # kernels started by papermill/nbval print lines
+os.environ["LABKIT_MODE"] = "smoke"
+os.environ.pop("LABKIT_DEVICE", None)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABKIT_DATA_DIR", str(tmp_path_factory.mktemp("labkit-data")))
+
+
+class Route:
+    """What the loopback server answers for one path."""
+
+    def __init__(self, body: bytes = b"", status: int = 200, claimed_length: int | None = None) -> None:
+        self.body, self.status, self.claimed_length = body, status, claimed_length
+        self.hits = 0
+
+
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 serving ``routes``; ``url(path)`` gives the address."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        routes = self.routes
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                route = routes.get(self.path)
+                if route is None:
+                    self.send_error(404)
+                    return
+                route.hits += 1
+                if route.status != 200:
+                    self.send_error(route.status)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(route.claimed_length or len(route.body)))
+                self.end_headers()
+                self.wfile.write(route.body)      # a claimed_length > len(body) = interrupted transfer
+                self.wfile.flush()
+                self.close_connection = True
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}{path}"
+
+
+@pytest.fixture
+def loopback() -> Iterator[LoopbackServer]:
+    server = LoopbackServer()
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()

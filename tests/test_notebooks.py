@@ -1,0 +1,41 @@
+"""Every lab, executed with papermill in smoke mode through the runner; its metrics checked.
+
+Each lab must have an entry in EXPECTATIONS: a new lab without one fails this test on purpose.
+(nbval runs the same notebooks separately: `--nbval-lax` over notebooks/, see pyproject.toml.)
+"""
+import math
+
+import pytest
+
+from conftest import REPO
+from labkit.runner import discover, run_curriculum
+
+
+def _setup(m):
+    assert m["torch_version"]
+    assert m["matmul_gflops"] > 0.1
+
+
+def _linear_regression(m):
+    assert m["weight_rel_error"] < 0.15          # recovered raw-unit weights vs the truth
+    assert m["closed_form_weight_rel_error"] < 0.15
+    assert 200 < m["final_loss"] < 700            # ≈ noise variance 20² = 400 (smoke: few samples)
+
+
+EXPECTATIONS = {"00_setup": _setup, "01_linear_regression": _linear_regression}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    return {r.name: r for r in run_curriculum(mode="smoke", notebooks=str(REPO / "notebooks"),
+                                              out=str(out), progress=False)}
+
+
+@pytest.mark.parametrize("lab", [p.stem for p in discover(REPO / "notebooks")])
+def test_lab_runs_in_smoke_mode_and_publishes_sound_metrics(smoke_run, lab):
+    result = smoke_run[lab]
+    assert result.status == "ok", result.error
+    assert lab in EXPECTATIONS, f"add the metrics {lab} records to EXPECTATIONS"
+    assert all(not isinstance(v, float) or math.isfinite(v) for v in result.metrics.values())
+    EXPECTATIONS[lab](result.metrics)

@@ -1,0 +1,41 @@
+"""The README's commands, the Makefile and .ci/run must agree."""
+import re
+import tomllib
+
+from conftest import REPO
+
+README = (REPO / "README.md").read_text()
+MAKEFILE = (REPO / "Makefile").read_text()
+
+
+def _targets():
+    return {m.group(1): m.group(2) for m in re.finditer(r"^([a-z]+):[^\n=]*\n((?:\t[^\n]*\n)*)", MAKEFILE, re.M)}
+
+
+def test_readme_setup_is_exactly_make_run_and_make_test():
+    section = README.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```(?:bash|sh)?\n(.*?)```", section, re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
+    assert commands == ["make run", "make test"]
+
+
+def test_makefile_has_the_documented_targets():
+    targets = _targets()
+    for name in ("install", "run", "test", "lab"):
+        assert name in targets, f"Makefile lacks `{name}`"
+    assert "pytest" in targets["test"] and "labkit run" in targets["run"]
+    assert "jupyter lab notebooks" in targets["lab"]
+    assert re.search(r"^(run|test|lab): install$", MAKEFILE, re.M)
+
+
+def test_ci_calls_the_readme_test_command():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, re.M)
+
+
+def test_pyproject_declares_ranges_not_pins_and_the_cli():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"]:
+        assert "==" not in requirement, f"{requirement}: declare a range, not a pin (Colab keeps its torch)"
+    assert project["scripts"]["labkit"] == "labkit.cli:main"
+    assert "nbval" in " ".join(project["optional-dependencies"]["dev"])

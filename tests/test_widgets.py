@@ -1,0 +1,66 @@
+"""Widgets driven from Python, as a student's clicks would drive them."""
+import numpy as np
+import pytest
+
+from labkit.history import History
+from labkit.widgets import GDExplorer, LiveLossPlot, gd_trajectory, mse_loss_1d
+
+
+@pytest.fixture
+def line_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=100)
+    return x, 2.5 * x + 1.0 + rng.normal(0, 0.3, 100)
+
+
+def test_moving_the_slider_redraws_the_trajectory(line_data):
+    explorer = GDExplorer(*line_data, lr=0.01, steps=30)
+    before = explorer.trajectory.copy()
+    np.testing.assert_array_equal(explorer.line.get_xdata(), before[:, 0])
+    explorer.slider.value = 0.3                              # what dragging the slider does
+    after = explorer.trajectory
+    assert after.shape == before.shape and not np.allclose(after, before)
+    np.testing.assert_array_equal(explorer.line.get_xdata(), after[:, 0])
+    np.testing.assert_array_equal(explorer.line.get_ydata(), after[:, 1])
+    final_loss = mse_loss_1d(*line_data, *after[-1])
+    assert final_loss < mse_loss_1d(*line_data, *before[-1])
+    assert "loss after 30 steps" in explorer.status.value
+
+
+def test_too_large_a_learning_rate_is_shown_diverging(line_data):
+    explorer = GDExplorer(*line_data, lr=0.1)
+    explorer.slider.value = 1.5
+    assert "diverged" in explorer.status.value
+    assert len(explorer.trajectory) < explorer.steps + 1
+
+
+def test_gd_trajectory_reaches_the_least_squares_optimum(line_data):
+    x, y = line_data
+    path = gd_trajectory(x, y, lr=0.1, steps=500)
+    np.testing.assert_allclose(path[-1], np.polyfit(x, y, 1), atol=1e-6)
+    with pytest.raises(ValueError, match="learning rate must be positive"):
+        gd_trajectory(x, y, lr=0.0)
+    with pytest.raises(ValueError, match="same length"):
+        GDExplorer(x, y[:-1])
+
+
+def test_live_plot_text_mode_and_argument_check(capsys):
+    plot = LiveLossPlot(epochs=3, mode="text")
+    history = History()
+    for epoch in (1, 2, 3):
+        history.append({"epoch": epoch, "loss": 1.0 / epoch})
+        plot.update(history)
+    plot.close(history, "done")
+    out = capsys.readouterr().out
+    assert "epoch 1/3  loss 1" in out and "epoch 3/3  loss 0.3333" in out and "done" in out
+    assert not plot.widget
+    with pytest.raises(ValueError, match="plot must be"):
+        LiveLossPlot(epochs=3, mode="fancy")
+
+
+def test_live_plot_widget_mode_draws_into_its_output():
+    plot = LiveLossPlot(epochs=2, mode="widget", min_interval=0.0)
+    history = History([{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0}])
+    plot.update(history)
+    plot.close(history)
+    assert plot.widget and plot.lines == []                   # no printed lines in widget mode
