@@ -2,14 +2,20 @@
 
 Every callback is an ordinary method, so tests (and curious students) can drive a widget from
 Python: ``explorer.slider.value = 0.5`` redraws exactly as dragging the slider does.
+
+Figures are shown as PNG bytes in an ``ipywidgets.Image``, never drawn through an
+``ipywidgets.Output`` context: headless executors (nbclient, so papermill, nbval and nbgrader)
+emulate Output widgets by talking back to the kernel, which can deadlock (jupyter/nbclient#312).
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import time
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from labkit.history import History
 from labkit.plots import new_figure, plot_history
@@ -54,9 +60,28 @@ def progress_bar(**kwargs):
     return tqdm(**kwargs)
 
 
+def figure_png(figure: Figure) -> bytes:
+    """The figure rendered as PNG bytes (what an ``ipywidgets.Image`` shows)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
 def _display(obj, **kwargs):
     from IPython.display import display
     return display(obj, **kwargs)
+
+
+def show_figure(figure: Figure, handle=None) -> None:
+    """Display ``figure`` as a PNG image (whatever the matplotlib backend), or replace what
+    ``handle`` (a display handle) shows with it."""
+    from IPython.display import Image
+
+    picture = Image(data=figure_png(figure))
+    if handle is not None:
+        handle.update(picture)
+    else:
+        _display(picture)
 
 
 class LiveLossPlot:
@@ -79,8 +104,8 @@ class LiveLossPlot:
         self.lines: list[str] = []
         if self.widget:
             import ipywidgets
-            self.output = ipywidgets.Output()
-            self.handle = _display(self.output, display_id=True) if in_kernel() else None
+            self.image = ipywidgets.Image(format="png")
+            self.handle = _display(self.image, display_id=True) if in_kernel() else None
 
     @staticmethod
     def format_row(row: dict[str, float], epochs: int) -> str:
@@ -98,10 +123,7 @@ class LiveLossPlot:
             now = time.monotonic()
             if force or now - self._last_draw >= self.min_interval:
                 self._last_draw = now
-                from IPython.display import clear_output
-                with self.output:
-                    clear_output(wait=True)
-                    _display(plot_history(history))
+                self.image.value = figure_png(plot_history(history))
         elif force or epoch == 1 or epoch == self.epochs or epoch % self.every == 0:
             line = self.format_row(row, self.epochs)
             if not self.lines or self.lines[-1] != line:
@@ -117,11 +139,7 @@ class LiveLossPlot:
         if message:
             print(message)
         if in_kernel():
-            figure = plot_history(history)
-            if self.widget and self.handle is not None:
-                self.handle.update(figure)
-            else:
-                _display(figure)
+            show_figure(plot_history(history), self.handle if self.widget else None)
 
 
 # --- the gradient-descent explorer (lab 01) ----------------------------------------------------
@@ -181,8 +199,8 @@ class GDExplorer:
             description="learning rate", continuous_update=False, readout_format=".3g",
             style={"description_width": "initial"})
         self.status = ipywidgets.HTML()
-        self.output = ipywidgets.Output()
-        self.widget = ipywidgets.VBox([self.slider, self.status, self.output])
+        self.image = ipywidgets.Image(format="png")
+        self.widget = ipywidgets.VBox([self.slider, self.status, self.image])
 
         self.figure, self.ax = new_figure(figsize=(6.0, 4.5))
         ws = np.linspace(w_opt - span, w_opt + span, 120)
@@ -215,10 +233,11 @@ class GDExplorer:
         self.ax.set_title(f"lr = {lr:.3g}: {'diverged' if diverged else f'loss after {self.steps} steps = {final:.4g}'}")
         self.status.value = (f"<b>diverged</b> after {len(self.trajectory) - 1} steps: the learning rate is too large"
                              if diverged else f"loss after {self.steps} steps: {final:.4g}")
-        from IPython.display import clear_output
-        with self.output:
-            clear_output(wait=True)
-            _display(self.figure)
+        self.image.value = figure_png(self.figure)
 
     def _ipython_display_(self) -> None:
-        _display(self.widget)
+        # A headless run (papermill, nbval) keeps the current picture instead of a dead widget.
+        if widget_frontend():
+            _display(self.widget)
+        else:
+            show_figure(self.figure)

@@ -3,12 +3,15 @@ import subprocess
 import sys
 
 from labkit.cli import main
+from labkit.device import get_device, precision_policy
 from labkit.doctor import collect, is_online, render
 
 
 def test_doctor_collects_the_facts():
     facts = collect(check_network=False)
-    assert facts["device"] == "cpu" and facts["precision"] == "fp32"
+    device = get_device()
+    assert facts["device"] == str(device) and facts["precision"] == precision_policy(device).name
+    assert ("gpu_name" in facts) == (device.type == "cuda")
     assert facts["widgets"] and facts["online"] is None
     text = render(facts)
     for label in ("python", "torch", "device", "precision", "widgets", "data cache", "network"):

@@ -6,7 +6,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from labkit.cli import main
-from labkit.runner import discover, run_curriculum, select
+from labkit.runner import device_label, discover, run_curriculum, select
 
 
 def _write(folder, name, *sources, parameters="MODE = 'full'"):
@@ -50,11 +50,11 @@ def test_report_json_has_the_documented_shape(report):
     good = payload["labs"][0]
     assert set(good) == {"name", "status", "mode", "device", "seconds", "metrics", "error"}
     assert good["metrics"] == {"answer": 42, "mode_seen": "smoke"}    # papermill injected MODE
-    assert good["mode"] == "smoke" and good["device"] == "cpu" and good["error"] is None
+    assert good["mode"] == "smoke" and good["device"] == device_label() and good["error"] is None
     assert payload["labs"][2]["metrics"] == {"ran": True}
     assert (payload["passed"], payload["failed"]) == (2, 1)
     md = (out / "report.md").read_text()
-    assert "| 01_good | ok | smoke | cpu |" in md and "**02_broken**: cell 3 (" in md
+    assert f"| 01_good | ok | smoke | {device_label()} |" in md and "**02_broken**: cell 3 (" in md
 
 
 def test_cli_exit_status_and_selection(labs, tmp_path, capsys):

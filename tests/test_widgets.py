@@ -15,7 +15,8 @@ def line_data():
 
 def test_moving_the_slider_redraws_the_trajectory(line_data):
     explorer = GDExplorer(*line_data, lr=0.01, steps=30)
-    before = explorer.trajectory.copy()
+    before, picture_before = explorer.trajectory.copy(), explorer.image.value
+    assert bytes(picture_before).startswith(b"\x89PNG")
     np.testing.assert_array_equal(explorer.line.get_xdata(), before[:, 0])
     explorer.slider.value = 0.3                              # what dragging the slider does
     after = explorer.trajectory
@@ -25,6 +26,7 @@ def test_moving_the_slider_redraws_the_trajectory(line_data):
     final_loss = mse_loss_1d(*line_data, *after[-1])
     assert final_loss < mse_loss_1d(*line_data, *before[-1])
     assert "loss after 30 steps" in explorer.status.value
+    assert bytes(explorer.image.value).startswith(b"\x89PNG") and explorer.image.value != picture_before
 
 
 def test_too_large_a_learning_rate_is_shown_diverging(line_data):
@@ -58,9 +60,23 @@ def test_live_plot_text_mode_and_argument_check(capsys):
         LiveLossPlot(epochs=3, mode="fancy")
 
 
-def test_live_plot_widget_mode_draws_into_its_output():
+def test_live_plot_widget_mode_draws_into_its_image():
     plot = LiveLossPlot(epochs=2, mode="widget", min_interval=0.0)
-    history = History([{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0}])
+    history = History([{"epoch": 1, "loss": 2.0}])
+    plot.update(history)
+    first = plot.image.value
+    history.append({"epoch": 2, "loss": 1.0})
     plot.update(history)
     plot.close(history)
     assert plot.widget and plot.lines == []                   # no printed lines in widget mode
+    assert bytes(first).startswith(b"\x89PNG") and bytes(plot.image.value) != bytes(first)
+
+
+def test_widgets_never_use_output_widgets(line_data):
+    """nbclient emulates ipywidgets.Output by writing back to the kernel, which can deadlock
+    papermill, nbval and nbgrader (jupyter/nbclient#312); labkit widgets show PNG images instead."""
+    import ipywidgets
+
+    explorer = GDExplorer(*line_data)
+    assert not any(isinstance(child, ipywidgets.Output) for child in explorer.widget.children)
+    assert not isinstance(LiveLossPlot(epochs=1, mode="widget").image, ipywidgets.Output)
