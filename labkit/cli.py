@@ -5,6 +5,8 @@ import argparse
 import sys
 from typing import Sequence
 
+from labkit.runner import CELL_TIMEOUT
+
 
 def _doctor(args: argparse.Namespace) -> int:
     from labkit.doctor import doctor
@@ -42,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="smoke: quick CPU run; full: the real lab; auto: full when a GPU is present")
     run.add_argument("--notebooks", default="notebooks", help="folder with the labs (default: notebooks)")
     run.add_argument("--out", default="build", help="where executed notebooks and reports go (default: build)")
-    run.add_argument("--timeout", type=int, default=None, help="per-cell time limit in seconds")
+    run.add_argument("--timeout", type=int, default=CELL_TIMEOUT,
+                     help=f"per-cell time limit in seconds (default {CELL_TIMEOUT})")
     run.add_argument("--no-progress", action="store_true", help="hide the per-notebook progress bar")
     run.set_defaults(func=_run)
     return parser

@@ -14,6 +14,9 @@ from labkit.files import atomic_write
 from labkit.mode import resolve
 
 LAB_PATTERN = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
+# Cells papermill adds to an executed notebook (not in the source, so not counted in positions).
+PAPERMILL_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
+CELL_TIMEOUT = 1800        # seconds per cell: a stuck cell fails its lab instead of hanging the run
 
 
 @dataclass
@@ -70,17 +73,23 @@ def _describe_failure(err: Exception, executed: Any) -> str:
     """"cell N (`first line`): Error: message", N counted in the source notebook (1-based)."""
     from papermill.exceptions import PapermillExecutionError
 
-    if not isinstance(err, PapermillExecutionError) or executed is None:
-        return f"{type(err).__name__}: {err}"
-    cells = executed["cells"]
-    injected = sum("injected-parameters" in c.get("metadata", {}).get("tags", [])
-                   for c in cells[:err.cell_index])
-    lines = [line for line in err.source.splitlines() if line.strip()]
+    if isinstance(err, PapermillExecutionError):
+        summary = f"{err.ename}: {err.evalue}".strip()
+    else:                                          # e.g. nbclient's CellTimeoutError
+        summary = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+    cells = executed["cells"] if executed is not None else []
+    failed = [i for i, cell in enumerate(cells)
+              if any(out.get("output_type") == "error" for out in cell.get("outputs", []))]
+    if not failed:
+        return summary
+    index = failed[0]
+    added = sum(bool(PAPERMILL_TAGS & set(c.get("metadata", {}).get("tags", []))) for c in cells[:index])
+    lines = [line for line in cells[index]["source"].splitlines() if line.strip()]
     first = lines[0].strip()[:60] if lines else ""
-    return f"cell {err.cell_index - injected + 1} (`{first}`): {err.ename}: {err.evalue}".strip()
+    return f"cell {index - added + 1} (`{first}`): {summary}"
 
 
-def run_lab(path: Path, out_dir: Path, mode: str, device: str, *, timeout: int | None = None,
+def run_lab(path: Path, out_dir: Path, mode: str, device: str, *, timeout: int | None = CELL_TIMEOUT,
             progress: bool = True) -> LabResult:
     """Execute one lab into ``out_dir`` and collect its recorded metrics."""
     import nbformat
@@ -152,7 +161,8 @@ def _environment(**values: str) -> Iterator[None]:
 
 
 def run_curriculum(wanted: Sequence[str] = (), *, mode: str = "auto", notebooks: str = "notebooks",
-                   out: str = "build", timeout: int | None = None, progress: bool = True) -> list[LabResult]:
+                   out: str = "build", timeout: int | None = CELL_TIMEOUT,
+                   progress: bool = True) -> list[LabResult]:
     """Run the selected labs (all by default) in order; every lab runs even if one fails."""
     resolved = resolve(mode)
     labs = select(discover(notebooks), wanted)

@@ -150,6 +150,17 @@ def mse_loss_1d(x: np.ndarray, y: np.ndarray, w: np.ndarray | float, b: np.ndarr
     return np.mean((w * x + b - y) ** 2, axis=-1)
 
 
+def mse_loss_grid_1d(x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """:func:`mse_loss_1d` on grids ``W``, ``B`` from five averages of the data.
+
+    The loss is quadratic in (w, b): L = mean(y²) - 2w mean(xy) - 2b mean(y) + w² mean(x²)
+    + 2wb mean(x) + b², so memory is O(grid) instead of O(grid × n).
+    """
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    return (np.mean(y * y) - 2 * W * np.mean(x * y) - 2 * B * np.mean(y)
+            + W ** 2 * np.mean(x * x) + 2 * W * B * np.mean(x) + B ** 2)
+
+
 def gd_trajectory(x: np.ndarray, y: np.ndarray, lr: float, steps: int = 30,
                   start: tuple[float, float] = (0.0, 0.0), blowup: float = 1e6) -> np.ndarray:
     """Parameters (w, b) visited by batch gradient descent on the 1-D MSE, shape (k, 2), k <= steps+1.
@@ -206,13 +217,14 @@ class GDExplorer:
         ws = np.linspace(w_opt - span, w_opt + span, 120)
         bs = np.linspace(b_opt - span, b_opt + span, 120)
         W, B = np.meshgrid(ws, bs)
-        Z = mse_loss_1d(self.x, self.y, W, B)
+        Z = mse_loss_grid_1d(self.x, self.y, W, B)
         levels = np.geomspace(max(Z.min(), 1e-12), Z.max(), 20)
         self.ax.contour(W, B, Z, levels=levels, cmap="viridis", linewidths=0.8)
         self.ax.plot(*self.optimum, marker="*", ms=14, color="crimson", label="least-squares optimum")
         (self.line,) = self.ax.plot([], [], "o-", ms=3, color="black", label="gradient descent")
         self.ax.set_xlim(ws[0], ws[-1])
         self.ax.set_ylim(bs[0], bs[-1])
+        self.ax.set_aspect("equal")          # one unit of w as long as one of b: true geometry
         self.ax.set_xlabel("weight w")
         self.ax.set_ylabel("bias b")
         self.ax.legend(loc="upper right", fontsize=8)

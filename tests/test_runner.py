@@ -31,7 +31,7 @@ def labs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(labs, tmp_path_factory):
     out = tmp_path_factory.mktemp("build")
-    results = run_curriculum(mode="smoke", notebooks=str(labs), out=str(out), progress=False)
+    results = run_curriculum(mode="smoke", notebooks=str(labs), out=str(out), progress=False, timeout=120)
     return results, out
 
 
@@ -85,3 +85,14 @@ def test_runner_leaves_the_callers_environment_alone(report, monkeypatch):
     with _environment(LABKIT_MODE="smoke", LABKIT_NEW="1"):
         assert os.environ["LABKIT_MODE"] == "smoke"
     assert os.environ["LABKIT_MODE"] == "full" and "LABKIT_NEW" not in os.environ
+
+
+def test_a_stuck_cell_fails_its_lab_at_the_timeout(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _write(folder, "01_stuck.ipynb", "import time\ntime.sleep(600)")
+    (result,) = run_curriculum(mode="smoke", notebooks=str(folder), out=str(tmp_path / "build"),
+                               progress=False, timeout=3)
+    assert result.status == "failed"
+    assert result.error.startswith("cell 2 (`import time`): CellTimeoutError: A cell timed out")
+    assert result.seconds < 60

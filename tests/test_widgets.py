@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from labkit.history import History
-from labkit.widgets import GDExplorer, LiveLossPlot, gd_trajectory, mse_loss_1d
+from labkit.widgets import GDExplorer, LiveLossPlot, gd_trajectory, mse_loss_1d, mse_loss_grid_1d
 
 
 @pytest.fixture
@@ -80,3 +80,8 @@ def test_widgets_never_use_output_widgets(line_data):
     explorer = GDExplorer(*line_data)
     assert not any(isinstance(child, ipywidgets.Output) for child in explorer.widget.children)
     assert not isinstance(LiveLossPlot(epochs=1, mode="widget").image, ipywidgets.Output)
+
+
+def test_contour_grid_from_five_averages_equals_the_direct_loss(line_data):
+    W, B = np.meshgrid(np.linspace(-1, 4, 7), np.linspace(-2, 3, 5))
+    np.testing.assert_allclose(mse_loss_grid_1d(*line_data, W, B), mse_loss_1d(*line_data, W, B), rtol=1e-10)
