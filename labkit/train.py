@@ -268,14 +268,13 @@ def fit(model: nn.Module, train: Any, *, epochs: int, loss_fn: Callable | None =
     sync_every = 50 if dev.type == "cuda" else 1        # reading values back stalls a GPU; batch it
     live = LiveLossPlot(epochs, plot)
     bar = progress_bar(total=steps_per_epoch * (epochs - start_epoch) if steps_per_epoch else None,
-               desc="training", unit="step", disable=not progress, leave=False)
+                       desc="training", unit="step", disable=not progress, leave=False)
     message = ""
 
     def flush(pending: list, sums: dict[str, float], epoch: int) -> int:
         """Read logged values back, stop on NaN/Inf, add them to the epoch sums; returns samples."""
         if not pending:
             return 0
-        count = 0
         for key in pending[0][2]:
             values = torch.stack([torch.as_tensor(out[key], device=dev).detach().float().reshape(())
                                   for _, _, out in pending]).cpu().tolist()
@@ -290,9 +289,9 @@ def fit(model: nn.Module, train: Any, *, epochs: int, loss_fn: Callable | None =
                         f"{lr_now / 10:g}. Unnormalised inputs and log(0) in a custom loss are the other "
                         "common causes.")
                 sums[key] = sums.get(key, 0.0) + value * n
-        count = sum(n for _, n, _ in pending)
+        samples = sum(n for _, n, _ in pending)
         pending.clear()
-        return count
+        return samples
 
     try:
         for epoch in range(start_epoch + 1, epochs + 1):

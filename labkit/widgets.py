@@ -145,7 +145,7 @@ class LiveLossPlot:
 # --- the gradient-descent explorer (lab 01) ----------------------------------------------------
 
 def mse_loss_1d(x: np.ndarray, y: np.ndarray, w: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
-    """Mean squared error of y ≈ w x + b, broadcasting over arrays of w and b (for contour plots)."""
+    """Mean squared error of y ≈ w x + b, straight from the definition; broadcasts over w and b."""
     w, b = np.asarray(w, dtype=float)[..., None], np.asarray(b, dtype=float)[..., None]
     return np.mean((w * x + b - y) ** 2, axis=-1)
 
