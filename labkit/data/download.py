@@ -22,7 +22,11 @@ USER_AGENT = "labkit (course kit; +https://pypi.org/project/labkit/)"
 
 
 class DownloadError(OSError):
-    """No mirror delivered a complete file with the right checksum."""
+    """No mirror delivered a complete file with the right checksum; ``failures`` says why, per URL."""
+
+    def __init__(self, message: str, failures: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.failures = list(failures)
 
 
 class ChecksumMismatch(DownloadError):
@@ -66,12 +70,12 @@ def download_file(urls: Sequence[str], dest: str | os.PathLike, remote: RemoteFi
             return dest
         except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
             reason = getattr(err, "reason", None) if isinstance(err, urllib.error.URLError) else None
-            failures.append(f"  {url}: {reason or err}")
+            failures.append(f"{url}: {reason or err}")
     raise DownloadError(
         f"could not download {remote.filename} from any of {len(urls)} mirror(s):\n"
-        + "\n".join(failures)
-        + f"\nCheck your internet connection, or place a verified copy at {dest} yourself."
-    )
+        + "\n".join(f"  {failure}" for failure in failures)
+        + f"\nCheck your internet connection, or place a verified copy at {dest} yourself.",
+        failures)
 
 
 def fetch(entry: DatasetEntry, root: str | os.PathLike | None = None, *, timeout: float = 20.0,
@@ -82,7 +86,7 @@ def fetch(entry: DatasetEntry, root: str | os.PathLike | None = None, *, timeout
     "cache" when nothing had to be downloaded, else "download". A cached file whose checksum no
     longer matches is downloaded again (and replaced only once the new copy is verified).
     """
-    folder = data_dir(root) / entry.name
+    folder = data_dir(root) / (entry.folder or entry.name)
     paths, tier = {}, "cache"
     for remote in entry.files:
         dest = folder / remote.filename

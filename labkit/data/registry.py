@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 CHECKSUM_ALGORITHMS = ("sha256", "md5")
@@ -43,7 +43,7 @@ class DatasetEntry:
     licence: str
     homepage: str = ""
     offline_fallback: str = ""          # what is used when no mirror can be reached ("" if none)
-    extra: dict = field(default_factory=dict, compare=False)
+    folder: str = ""                    # where files go under the cache (default: the name)
 
     def __post_init__(self) -> None:
         if not self.files:
