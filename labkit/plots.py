@@ -43,3 +43,76 @@ def plot_history(history: History, keys: Sequence[str] | None = None, ax: Axes |
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def plot_confusion_matrix(confusion: np.ndarray, class_names: Sequence[str] | None = None,
+                          title: str = "confusion matrix") -> Figure:
+    """Counts per (true class, predicted class); the diagonal holds the correct predictions."""
+    confusion = np.asarray(confusion)
+    n = len(confusion)
+    names = list(class_names) if class_names is not None else [str(i) for i in range(n)]
+    fig, ax = new_figure(figsize=(0.5 * n + 2.5, 0.5 * n + 2))
+    image = ax.imshow(confusion, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    for i in range(n):
+        for j in range(n):
+            if confusion[i, j]:
+                ax.text(j, i, int(confusion[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if confusion[i, j] > confusion.max() / 2 else "black")
+    ax.set_xticks(range(n), names, rotation=45 if max(map(len, names)) > 2 else 0)
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_decision_boundary(predict_proba, X, y, title: str = "decision boundary", resolution: int = 200) -> Figure:
+    """Shade P(class 1) over the plane of 2-D inputs ``X`` (points coloured by label ``y``).
+
+    ``predict_proba(points)`` takes an (m, 2) array and returns m probabilities.
+    """
+    X, y = np.asarray(X, dtype=float), np.asarray(y).ravel()
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"plot_decision_boundary needs 2-D inputs of shape (n, 2), got {X.shape}")
+    pad = 0.5
+    xs = np.linspace(X[:, 0].min() - pad, X[:, 0].max() + pad, resolution)
+    ys = np.linspace(X[:, 1].min() - pad, X[:, 1].max() + pad, resolution)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    probabilities = np.asarray(predict_proba(np.column_stack([grid_x.ravel(), grid_y.ravel()])), dtype=float)
+    fig, ax = new_figure(figsize=(5.5, 4.5))
+    shading = ax.contourf(grid_x, grid_y, probabilities.reshape(grid_x.shape), levels=20, cmap="RdBu_r",
+                          vmin=0, vmax=1, alpha=0.6)
+    ax.contour(grid_x, grid_y, probabilities.reshape(grid_x.shape), levels=[0.5], colors="black", linewidths=1)
+    ax.scatter(X[:, 0], X[:, 1], c=y, cmap="RdBu_r", edgecolors="k", linewidths=0.3, s=12)
+    fig.colorbar(shading, ax=ax, label="P(class 1)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images, labels: Sequence | None = None, ncols: int = 8, title: str = "") -> Figure:
+    """Show images (N, 1, H, W) or (N, H, W) in a grid, each titled with its label if given."""
+    images = np.asarray(images.detach().cpu() if hasattr(images, "detach") else images, dtype=float)
+    if images.ndim == 4:
+        if images.shape[1] != 1:
+            raise ValueError(f"image_grid shows one-channel images; got shape {images.shape}")
+        images = images[:, 0]
+    if images.ndim != 3:
+        raise ValueError(f"image_grid needs images of shape (N, H, W) or (N, 1, H, W), got {images.shape}")
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.4 * nrows + (0.3 if title else 0)), squeeze=False)
+    plt.close(fig)
+    for k, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(images[k], cmap="gray")
+            if labels is not None:
+                ax.set_title(str(labels[k]), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -253,3 +253,133 @@ class GDExplorer:
             _display(self.widget)
         else:
             show_figure(self.figure)
+
+
+# --- the activation explorer (lab 02) ----------------------------------------------------------
+
+class ActivationExplorer:
+    """A dropdown of activation functions; shows f(x) and its derivative f'(x) (from autograd)."""
+
+    def __init__(self, name: str = "sigmoid", x_range: tuple[float, float] = (-5.0, 5.0)) -> None:
+        import ipywidgets
+
+        from labkit.models.mlp import ACTIVATIONS, activation_layer
+
+        activation_layer(name)                                   # validates the name
+        self.x_range = x_range
+        self.dropdown = ipywidgets.Dropdown(options=list(ACTIVATIONS), value=name, description="activation")
+        self.image = ipywidgets.Image(format="png")
+        self.widget = ipywidgets.VBox([self.dropdown, self.image])
+        self.figure, self.ax = new_figure(figsize=(6.0, 3.5))
+        self.dropdown.observe(lambda change: self.redraw(), names="value")
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Evaluate the selected activation and its derivative, and redraw them."""
+        import torch
+
+        from labkit.models.mlp import activation_layer
+
+        name = self.dropdown.value
+        x = torch.linspace(*self.x_range, 401, dtype=torch.float64, requires_grad=True)
+        f = activation_layer(name).double()(x)
+        (df,) = torch.autograd.grad(f.sum(), x)              # each f(x_i) depends on x_i only
+        self.x, self.f, self.df = x.detach().numpy(), f.detach().numpy(), df.numpy()
+        self.ax.clear()
+        self.ax.plot(self.x, self.f, label=f"{name}(x)")
+        self.ax.plot(self.x, self.df, "--", label=f"{name}'(x)")
+        self.ax.axhline(0, color="gray", lw=0.5)
+        self.ax.axvline(0, color="gray", lw=0.5)
+        self.ax.set_xlabel("x")
+        self.ax.set_title(f"{name}: largest slope {self.df.max():.3g}")
+        self.ax.legend()
+        self.ax.grid(alpha=0.3)
+        self.image.value = figure_png(self.figure)
+
+    def _ipython_display_(self) -> None:
+        if widget_frontend():
+            _display(self.widget)
+        else:
+            show_figure(self.figure)
+
+
+# --- the filter and feature-map viewer (lab 03) -------------------------------------------------
+
+class FilterViewer:
+    """Sliders pick a convolution layer and an input image; shows the layer's filters and the
+    feature maps it produces for that image (the first ``max_maps`` channels)."""
+
+    def __init__(self, model, images, max_maps: int = 16) -> None:
+        import ipywidgets
+        from torch import nn
+
+        self.model = model
+        self.convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        if not self.convs:
+            raise ValueError("the model has no nn.Conv2d layer to show")
+        if getattr(images, "ndim", 0) != 4 or len(images) == 0:
+            raise ValueError(f"images must be a non-empty batch (N, C, H, W), got shape {tuple(getattr(images, 'shape', ()))}")
+        self.images = images
+        self.max_maps = max_maps
+        self.layer = ipywidgets.IntSlider(value=0, min=0, max=len(self.convs) - 1, description="conv layer")
+        self.sample = ipywidgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image")
+        self.image = ipywidgets.Image(format="png")
+        self.widget = ipywidgets.VBox([ipywidgets.HBox([self.layer, self.sample]), self.image])
+        for slider in (self.layer, self.sample):
+            slider.observe(lambda change: self.redraw(), names="value")
+        self.figure = None
+        self.redraw()
+
+    def _feature_maps(self, conv, x):
+        import torch
+
+        captured = []
+        handle = conv.register_forward_hook(lambda module, inputs, output: captured.append(output.detach()))
+        was_training = self.model.training
+        self.model.eval()                     # no dropout, and BatchNorm statistics stay untouched
+        try:
+            with torch.no_grad():
+                self.model(x)
+        finally:
+            handle.remove()
+            self.model.train(was_training)
+        return captured[0][0].float().cpu()
+
+    def redraw(self) -> None:
+        """Recompute the feature maps for the selected layer and image, and redraw."""
+        import matplotlib.pyplot as plt
+
+        conv = self.convs[self.layer.value]
+        device = next(self.model.parameters()).device
+        x = self.images[self.sample.value: self.sample.value + 1].to(device)
+        self.feature_maps = self._feature_maps(conv, x)                  # (C_out, H, W)
+        self.filters = conv.weight.detach().float().cpu()              # (C_out, C_in, k, k)
+        n = min(self.max_maps, len(self.feature_maps))
+        cols = 8
+        rows = 1 + 2 * -(-n // cols)
+        figure, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.25 * rows), squeeze=False)
+        plt.close(figure)
+        for ax in axes.ravel():
+            ax.axis("off")
+        axes[0, 0].imshow(x[0].float().mean(0).cpu().numpy(), cmap="gray")
+        axes[0, 0].set_title("input", fontsize=8)
+        figure.suptitle(f"conv layer {self.layer.value}: {conv.in_channels}→{conv.out_channels} channels, "
+                        f"{conv.kernel_size[0]}x{conv.kernel_size[1]} kernels (filters averaged over input "
+                        "channels; feature maps for this image)", fontsize=9)
+        filter_rows = -(-n // cols)
+        for k in range(n):
+            ax_filter = axes[1 + k // cols, k % cols]
+            ax_filter.imshow(self.filters[k].mean(0).numpy(), cmap="RdBu_r")
+            ax_filter.set_title(f"filter {k}", fontsize=7)
+            ax_map = axes[1 + filter_rows + k // cols, k % cols]
+            ax_map.imshow(self.feature_maps[k].numpy(), cmap="viridis")
+            ax_map.set_title(f"map {k}", fontsize=7)
+        figure.tight_layout()
+        self.figure = figure
+        self.image.value = figure_png(figure)
+
+    def _ipython_display_(self) -> None:
+        if widget_frontend():
+            _display(self.widget)
+        else:
+            show_figure(self.figure)

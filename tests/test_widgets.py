@@ -85,3 +85,41 @@ def test_widgets_never_use_output_widgets(line_data):
 def test_contour_grid_from_five_averages_equals_the_direct_loss(line_data):
     W, B = np.meshgrid(np.linspace(-1, 4, 7), np.linspace(-2, 3, 5))
     np.testing.assert_allclose(mse_loss_grid_1d(*line_data, W, B), mse_loss_1d(*line_data, W, B), rtol=1e-10)
+
+
+def test_activation_explorer_derivatives_and_dropdown():
+    from labkit.widgets import ActivationExplorer
+
+    explorer = ActivationExplorer("sigmoid")
+    sigma = 1 / (1 + np.exp(-explorer.x))
+    np.testing.assert_allclose(explorer.df, sigma * (1 - sigma), atol=1e-12)
+    picture = bytes(explorer.image.value)
+    explorer.dropdown.value = "tanh"                              # what choosing it in the menu does
+    np.testing.assert_allclose(explorer.df, 1 - np.tanh(explorer.x) ** 2, atol=1e-12)
+    assert bytes(explorer.image.value) != picture
+    explorer.dropdown.value = "relu"
+    np.testing.assert_array_equal(explorer.df[explorer.x > 0.01], 1.0)
+    np.testing.assert_array_equal(explorer.df[explorer.x < -0.01], 0.0)
+    with pytest.raises(ValueError, match="unknown activation"):
+        ActivationExplorer("swish")
+
+
+def test_filter_viewer_follows_its_sliders():
+    import torch
+
+    from labkit.models import lenet, mlp
+    from labkit.widgets import FilterViewer
+
+    model = lenet(device="cpu").train()
+    viewer = FilterViewer(model, torch.randn(3, 1, 28, 28))
+    assert viewer.feature_maps.shape == (6, 28, 28) and viewer.filters.shape == (6, 1, 5, 5)
+    first = viewer.feature_maps.clone()
+    viewer.sample.value = 2
+    assert not torch.equal(viewer.feature_maps, first)
+    viewer.layer.value = 1
+    assert viewer.feature_maps.shape == (16, 10, 10) and viewer.filters.shape == (16, 6, 5, 5)
+    assert model.training                                        # the model's mode is restored
+    with pytest.raises(ValueError, match="no nn.Conv2d"):
+        FilterViewer(mlp([4, 2], device="cpu"), torch.randn(1, 1, 2, 2))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        FilterViewer(model, torch.randn(28, 28))
