@@ -27,7 +27,23 @@ def _linear_regression(m):
     assert m["final_loss"] >= m["closed_form_loss"] - 1e-3
 
 
-EXPECTATIONS = {"00_setup": _setup, "01_linear_regression": _linear_regression}
+def _mlp_backprop(m):
+    assert m["gradcheck_rel_error"] < 1e-6          # hand-written backprop vs finite differences/autograd
+    assert m["xor_final_loss"] < 0.1
+    assert m["two_class_accuracy"] > 0.8
+    assert m["mnist_test_accuracy"] > 0.85 and m["mnist_macro_f1"] > 0.8
+    assert m["regularised_gap"] < m["overfit_gap"]     # the cure narrows the train/validation gap
+
+
+def _cnn(m):
+    assert m["conv_max_abs_diff"] < 1e-5              # convolution from scratch vs nn.Conv2d
+    assert m["cnn_test_accuracy"] > 0.85 and m["lenet_test_accuracy"] > 0.8
+    assert m["augmented_test_accuracy"] > 0.8
+    assert m["cnn_params"] > 0 and m["cnn_images_per_s"] > 0
+
+
+EXPECTATIONS = {"00_setup": _setup, "01_linear_regression": _linear_regression, "02_mlp_backprop": _mlp_backprop,
+                "03_cnn": _cnn}
 
 
 @pytest.fixture(scope="module")
