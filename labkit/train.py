@@ -60,6 +60,9 @@ def check_loss_shapes(loss_fn: Callable, output: torch.Tensor, target: torch.Ten
         raise ShapeMismatchError(f"{name} compares output and target element by element, but the model "
                                  f"output has shape {out} and the targets have shape {tgt}; broadcasting "
                                  f"would silently compute the wrong loss. {hint}")
+    if isinstance(loss_fn, _CLASS_INDEX_LOSSES) and target.is_floating_point() and len(out) == len(tgt) + 1:
+        raise ShapeMismatchError(f"{name} needs integer class labels for targets of shape {tgt}, but they are "
+                                 f"{target.dtype}: convert them with y.long()")
     if isinstance(loss_fn, _CLASS_INDEX_LOSSES) and not target.is_floating_point() and len(out) != len(tgt) + 1:
         raise ShapeMismatchError(f"{name} expects scores of shape (N, C) and integer class labels of shape "
                                  f"(N,), but the model output has shape {out} and the targets {tgt}")

@@ -50,6 +50,8 @@ def test_other_shape_mistakes_name_both_shapes():
     X, labels = torch.randn(32, 4), torch.randint(0, 3, (32,))
     with pytest.raises(ShapeMismatchError, match=r"\(32,\).*\(32,\)"):
         fit(Regressor(4), (X, labels), epochs=1, loss_fn=nn.CrossEntropyLoss())
+    with pytest.raises(ShapeMismatchError, match=r"integer class labels .* torch.float32: convert them with y.long\(\)"):
+        fit(nn.Linear(4, 3), (X, labels.float()), epochs=1, loss_fn=nn.CrossEntropyLoss())
     with pytest.raises(ShapeMismatchError, match=r"batch sizes 16 and 32 differ"):
         fit(nn.Linear(4, 3), [(X[:16], labels)], epochs=1, loss_fn=nn.CrossEntropyLoss())
 
