@@ -84,6 +84,23 @@ def show_figure(figure: Figure, handle=None) -> None:
         _display(picture)
 
 
+class FigureWidget:
+    """Base of the interactive figures: ``widget`` (controls and image) and ``figure``.
+
+    Displayed in a widget front end it is live; in a headless run (papermill, nbval) it shows
+    the current picture instead of a widget nobody can move.
+    """
+
+    widget: object
+    figure: Figure
+
+    def _ipython_display_(self) -> None:
+        if widget_frontend():
+            _display(self.widget)
+        else:
+            show_figure(self.figure)
+
+
 class LiveLossPlot:
     """Shows training progress: a live plot in a widget front end, printed lines elsewhere.
 
@@ -184,7 +201,7 @@ def gd_trajectory(x: np.ndarray, y: np.ndarray, lr: float, steps: int = 30,
     return np.array(path)
 
 
-class GDExplorer:
+class GDExplorer(FigureWidget):
     """A learning-rate slider that redraws the gradient-descent path on the loss contour.
 
     ``x`` and ``y`` are one feature and its targets (normalise x first for a readable contour).
@@ -247,17 +264,11 @@ class GDExplorer:
                              if diverged else f"loss after {self.steps} steps: {final:.4g}")
         self.image.value = figure_png(self.figure)
 
-    def _ipython_display_(self) -> None:
-        # A headless run (papermill, nbval) keeps the current picture instead of a dead widget.
-        if widget_frontend():
-            _display(self.widget)
-        else:
-            show_figure(self.figure)
 
 
 # --- the activation explorer (lab 02) ----------------------------------------------------------
 
-class ActivationExplorer:
+class ActivationExplorer(FigureWidget):
     """A dropdown of activation functions; shows f(x) and its derivative f'(x) (from autograd)."""
 
     def __init__(self, name: str = "sigmoid", x_range: tuple[float, float] = (-5.0, 5.0)) -> None:
@@ -296,16 +307,11 @@ class ActivationExplorer:
         self.ax.grid(alpha=0.3)
         self.image.value = figure_png(self.figure)
 
-    def _ipython_display_(self) -> None:
-        if widget_frontend():
-            _display(self.widget)
-        else:
-            show_figure(self.figure)
 
 
 # --- the filter and feature-map viewer (lab 03) -------------------------------------------------
 
-class FilterViewer:
+class FilterViewer(FigureWidget):
     """Sliders pick a convolution layer and an input image; shows the layer's filters and the
     feature maps it produces for that image (the first ``max_maps`` channels)."""
 
@@ -378,8 +384,3 @@ class FilterViewer:
         self.figure = figure
         self.image.value = figure_png(figure)
 
-    def _ipython_display_(self) -> None:
-        if widget_frontend():
-            _display(self.widget)
-        else:
-            show_figure(self.figure)
