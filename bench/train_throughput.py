@@ -114,15 +114,15 @@ def resident_loop(model, X, y, epochs, batch_size, device) -> None:
 
 
 def measure(name, train_fn, X, y, test, args, device, channels_last=False) -> dict:
-    labkit.seed_everything(args.seed)
-    model = Net().to(device)
-    if channels_last and device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    train_fn(model, X[: args.batch_size * 20], y[: args.batch_size * 20], 1, args.batch_size, device)  # warm-up
-    labkit.seed_everything(args.seed)
-    model = Net().to(device)
-    if channels_last and device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    def fresh_model() -> nn.Module:
+        labkit.seed_everything(args.seed)
+        model = Net().to(device)
+        if channels_last and device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    train_fn(fresh_model(), X[: args.batch_size * 20], y[: args.batch_size * 20], 1, args.batch_size, device)  # warm-up
+    model = fresh_model()
     synchronize(device)
     start = time.perf_counter()
     train_fn(model, X, y, args.epochs, args.batch_size, device)

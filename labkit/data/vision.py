@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -159,5 +159,4 @@ def load_images(name: str = "mnist", *, normalize: str = "standard", root: str |
 
 def _cache_only(entry: DatasetEntry) -> DatasetEntry:
     """The same entry without mirrors: fetch() then serves the cache or fails at once."""
-    return DatasetEntry(entry.name, entry.description, entry.files, (), entry.licence, entry.homepage,
-                        entry.offline_fallback, entry.folder)
+    return replace(entry, mirrors=())

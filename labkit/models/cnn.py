@@ -62,8 +62,10 @@ def small_cnn(num_classes: int = 10, in_channels: int = 1, channels: Sequence[in
     channels = list(channels)
     if not channels:
         raise ValueError("channels needs at least one block width, e.g. (32, 64)")
-    for i, width in enumerate([num_classes, in_channels, *channels]):
-        check_positive_int(width, "num_classes" if i == 0 else "in_channels" if i == 1 else f"channels[{i - 2}]")
+    check_positive_int(num_classes, "num_classes")
+    check_positive_int(in_channels, "in_channels")
+    for i, width in enumerate(channels):
+        check_positive_int(width, f"channels[{i}]")
     dropout = check_dropout(dropout)
     side = image_size
     for _ in channels:
