@@ -89,3 +89,13 @@ def test_device_loader_rejects_bad_input():
         DeviceLoader(torch.zeros(3), batch_size=0)
     with pytest.raises(ValueError, match="at least one tensor"):
         DeviceLoader()
+
+
+def test_importing_labkit_does_not_import_torchvision():
+    """Labs without image datasets should not pay for torchvision's import (about 2 s)."""
+    import subprocess
+    import sys
+
+    code = "import sys, labkit; print('torchvision' in sys.modules); labkit.data.get_entry('mnist'); print('torchvision' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]

@@ -4,10 +4,21 @@ from labkit.data.download import ChecksumMismatch, DownloadError, download_file,
 from labkit.data.loader import DeviceLoader
 from labkit.data.registry import DatasetEntry, RemoteFile, get_entry, register
 from labkit.data.synthetic import RegressionData, house_prices, two_class, xor
-from labkit.data.vision import DatasetUnavailableError, ImageData, load_images
 
 __all__ = [
     "CacheDirError", "ChecksumMismatch", "DatasetEntry", "DatasetUnavailableError", "DeviceLoader",
     "DownloadError", "ImageData", "RegressionData", "RemoteFile", "load_images", "data_dir", "default_data_dir", "download_file", "fetch",
     "get_entry", "house_prices", "register", "two_class", "xor",
 ]
+
+
+_VISION = ("DatasetUnavailableError", "ImageData", "load_images")
+
+
+def __getattr__(name: str):
+    # The image datasets need torchvision, slow to import: load them on first use, not with labkit.
+    if name in _VISION:
+        from labkit.data import vision
+
+        return getattr(vision, name)
+    raise AttributeError(f"module 'labkit.data' has no attribute {name!r}")

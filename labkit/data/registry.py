@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,8 @@ class DatasetEntry:
 
 
 REGISTRY: dict[str, DatasetEntry] = {}
+# Datasets whose entries are registered by a module imported on first use (torchvision is slow to import).
+REGISTERED_BY = {"mnist": "labkit.data.vision", "fashion_mnist": "labkit.data.vision"}
 
 
 def register(entry: DatasetEntry) -> DatasetEntry:
@@ -68,12 +71,15 @@ def register(entry: DatasetEntry) -> DatasetEntry:
 
 def get_entry(name: str) -> DatasetEntry:
     """The registry entry for ``name``; an unknown name raises with the closest known names."""
+    if name not in REGISTRY and name in REGISTERED_BY:
+        importlib.import_module(REGISTERED_BY[name])
     try:
         return REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, REGISTRY, n=3)
+        names = set(REGISTRY) | set(REGISTERED_BY)
+        close = difflib.get_close_matches(name, names, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        known = ", ".join(sorted(REGISTRY)) or "none"
+        known = ", ".join(sorted(names)) or "none"
         raise KeyError(f"unknown dataset {name!r}.{hint} Known datasets: {known}") from None
 
 
