@@ -5,13 +5,17 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.labkit-installed
 MODE   ?= auto
 LABS   ?=
+JOBS   ?= 2
+SUBMISSIONS ?= submissions
 
-.PHONY: help install run test lab clean
+.PHONY: help install run test lab release grade clean
 
 help:
 	@echo "make run    execute every lab (MODE=auto|smoke|full, LABS='01 02'); report in build/"
 	@echo "make test   the whole test suite (unit, notebooks via papermill and nbval)"
 	@echo "make lab    open JupyterLab on notebooks/"
+	@echo "make release  student editions of every lab in release/ (checked: no solutions, tests fail blank)"
+	@echo "make grade SUBMISSIONS=dir [JOBS=2]  autograde dir/<student>/<lab>.ipynb into grading/"
 	@echo "make install  create $(VENV) and install labkit with its dev extras (run/test do this)"
 
 # Reinstalls only when pyproject.toml changes; otherwise instant.
@@ -28,6 +32,12 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+release: install
+	$(BIN)/labkit release $(LABS)
+
+grade: install
+	$(BIN)/labkit grade $(SUBMISSIONS) --jobs $(JOBS)
 
 lab: install
 	$(BIN)/jupyter lab notebooks/

@@ -81,10 +81,12 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: Any, eps: float = 1e
     return grad
 
 
-def gradient(analytic: Any, reference: Any, name: str = "gradient", *, tol: float = 1e-6) -> float:
+def gradient(analytic: Any, reference: Any, name: str = "gradient", *, tol: float = 1e-6) -> None:
     """Check an analytic gradient against a reference (finite differences or autograd).
 
-    Passes when the relative error is below ``tol``; returns the relative error.
+    Passes when the relative error is below ``tol``. Like every check it returns None: nbgrader
+    reads a number left as a test cell's value as partial credit. Use ``relative_error`` for
+    the number itself.
     """
     a, r = _array(analytic, name), _array(reference, "reference")
     if a.shape != r.shape:
@@ -94,4 +96,3 @@ def gradient(analytic: Any, reference: Any, name: str = "gradient", *, tol: floa
         raise CheckFailed(f"{name} disagrees with the reference: relative error {err:.2e} "
                           f"(should be below {tol:.0e}). Check signs, the 1/n factor and the chain rule.")
     print(f"✓ {name} matches the reference (relative error {err:.1e})")
-    return err

@@ -1,4 +1,4 @@
-"""Command line: `labkit doctor` and `labkit run`."""
+"""Command line: `labkit doctor`, `labkit run`, `labkit release` and `labkit grade`."""
 from __future__ import annotations
 
 import argparse
@@ -32,6 +32,42 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if all(r.status == "ok" for r in results) else 1
 
 
+def _needs_nbgrader(command: str) -> bool:
+    try:
+        import nbgrader  # noqa: F401
+    except ImportError:
+        print(f"labkit {command} needs nbgrader: pip install 'labkit[grading]'", file=sys.stderr)
+        return False
+    return True
+
+
+def _release(args: argparse.Namespace) -> int:
+    if not _needs_nbgrader("release"):
+        return 2
+    from labkit.grading import GradingError, release
+
+    try:
+        release(args.notebooks, args.out, args.labs, timeout=args.timeout, execute=not args.no_execute)
+    except (FileNotFoundError, ValueError, GradingError) as err:
+        print(f"labkit release: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    if not _needs_nbgrader("grade"):
+        return 2
+    from labkit.grading import GradingError, grade
+
+    try:
+        grade(args.submissions, source=args.notebooks, out=args.out, jobs=args.jobs,
+              timeout=args.timeout, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError, GradingError) as err:
+        print(f"labkit grade: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="labkit: the deep-learning lab kit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +84,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"per-cell time limit in seconds (default {CELL_TIMEOUT})")
     run.add_argument("--no-progress", action="store_true", help="hide the per-notebook progress bar")
     run.set_defaults(func=_run)
+
+    from labkit.grading import CELL_TIMEOUT as GRADING_TIMEOUT
+
+    release = sub.add_parser("release", help="build and check the student edition of each lab (nbgrader)")
+    release.add_argument("labs", nargs="*", help="labs to release, by number or name (default: all)")
+    release.add_argument("--notebooks", default="notebooks", help="folder with the labs (default: notebooks)")
+    release.add_argument("--out", default="release", help="where the student editions go (default: release)")
+    release.add_argument("--timeout", type=int, default=GRADING_TIMEOUT,
+                         help=f"per-cell time limit in seconds for the checks (default {GRADING_TIMEOUT})")
+    release.add_argument("--no-execute", action="store_true",
+                         help="skip running the notebooks (solutions pass, blank edition fails)")
+    release.set_defaults(func=_release)
+    grade = sub.add_parser("grade", help="autograde SUBMISSIONS/<student>/<lab>.ipynb (nbgrader)")
+    grade.add_argument("submissions", help="folder laid out as SUBMISSIONS/<student>/<lab>.ipynb")
+    grade.add_argument("--notebooks", default="notebooks", help="folder with the labs (default: notebooks)")
+    grade.add_argument("--out", default="grading",
+                       help="grades.csv, feedback/ and the nbgrader course go here (default: grading)")
+    grade.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    grade.add_argument("--timeout", type=int, default=GRADING_TIMEOUT,
+                       help=f"per-cell time limit in seconds (default {GRADING_TIMEOUT})")
+    grade.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    grade.set_defaults(func=_grade)
     return parser
 
 
