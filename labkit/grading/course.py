@@ -1,0 +1,110 @@
+"""An nbgrader course directory built from the lab notebooks, so no instructor has to lay one out.
+
+nbgrader expects ``<root>/source/<assignment>/<notebook>.ipynb`` and a gradebook; here every lab is
+an assignment holding one notebook of the same name (``01_linear_regression``).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from labkit.runner import discover, select
+
+COURSE_ID = "labkit"
+CELL_TIMEOUT = 300   # seconds per cell while grading; nbgrader's own default (30 s) is too short for training
+
+
+class GradingError(RuntimeError):
+    """nbgrader could not build, release or grade something; the message says what and why."""
+
+
+def grading_environment(threads: int | None = None) -> dict[str, str]:
+    """Environment for kernels that release or grade: smoke mode, no widgets, no display.
+
+    The interpreter's own bin/ goes first on PATH because nbgrader runs the ``alembic`` program
+    from there when it creates a gradebook (``.venv/bin/labkit`` is often run without activation).
+    """
+    env = dict(os.environ)
+    env.update(LABKIT_MODE="smoke", LABKIT_WIDGETS="0", MPLBACKEND="Agg",
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return env
+
+
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    """Use ``env`` as os.environ inside the block (kernels inherit it), then restore the old one."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def find_labs(source: str | os.PathLike, labs: Sequence[str] = ()) -> dict[str, Path]:
+    """Lab name -> source notebook for the labs in ``source`` (all, or those named in ``labs``)."""
+    return {path.stem: path for path in select(discover(source), labs)}
+
+
+def nbgrader_config(root: Path, timeout: int = CELL_TIMEOUT):
+    """The traitlets Config for a course at ``root``: our executor and a per-cell ``timeout``."""
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
+                                        LimitOutput, SaveAutoGrades)
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from traitlets.config import Config
+
+    from labkit.grading.execute import ResilientExecute
+
+    config = Config()
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.course_id = COURSE_ID
+    config.Execute.timeout = timeout
+    # nbgrader's list with its Execute replaced by one that survives kernel crashes and hangs.
+    config.Autograde.autograde_preprocessors = [
+        ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+        AssignLatePenalties, CheckCellMetadata]
+    # Student print loops must not bloat the feedback: keep the head and tail of long outputs.
+    config.LimitOutput.max_lines = 200
+    return config
+
+
+def nbgrader_api(root: Path, timeout: int = CELL_TIMEOUT):
+    """nbgrader's Python API for the course at ``root``."""
+    from nbgrader.apps import NbGraderAPI
+
+    return NbGraderAPI(config=nbgrader_config(root, timeout))
+
+
+def check(result: dict, what: str) -> None:
+    """Raise GradingError with nbgrader's own log when an API call failed."""
+    if not result.get("success"):
+        log = (result.get("log") or "").strip().splitlines()
+        detail = "\n".join(line for line in log if "ERROR" in line or "Error" in line)[-3000:]
+        raise GradingError(f"nbgrader could not {what}:\n{detail or result.get('error', '')}")
+
+
+def build_course(labs: dict[str, Path], root: str | os.PathLike, timeout: int = CELL_TIMEOUT) -> Path:
+    """Copy each lab into ``root/source/<lab>/`` and run nbgrader generate_assignment on it.
+
+    Creates or updates ``root/gradebook.db`` (assignments, cells, checksums, points) and writes the
+    student editions to ``root/release/<lab>/<lab>.ipynb``. Re-running updates in place: grades
+    already in the gradebook are kept.
+    """
+    root = Path(root).resolve()
+    for lab, notebook in labs.items():
+        folder = root / "source" / lab
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(notebook, folder / f"{lab}.ipynb")
+    api = nbgrader_api(root, timeout)
+    with environment(grading_environment()):
+        for lab in labs:
+            check(api.generate_assignment(lab, force=True), f"generate the student edition of {lab}")
+    return root

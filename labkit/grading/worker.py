@@ -1,0 +1,81 @@
+"""Grade one submission in a private, throw-away course directory (run as its own process).
+
+``python -m labkit.grading.worker JOB.json``. The job names the template gradebook (the lab's
+cells, checksums and points, and no other student's data), the repaired notebook, the per-cell
+timeout and where to write the result. Because every submission gets its own process, gradebook
+and working directory, parallel grading never shares a SQLite file and one student's code can only
+touch its own scratch folder by relative paths. The parent merges the result into the course.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+import nbformat
+
+from labkit.files import atomic_write
+from labkit.grading.course import check, nbgrader_api
+
+# Error names the executor leaves on cells that did not finish, and how the report words them.
+INCOMPLETE = {"CellTimeoutError": "timed out", "KernelDied": "crashed the kernel",
+              "KernelHung": "hung past the time limit"}
+
+
+def scores(db_url: str, lab: str, student: str) -> dict[str, list[float]]:
+    """grade_id -> [score, max_score] for the student's submission in the gradebook at ``db_url``."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gradebook:
+        notebook = gradebook.find_submission_notebook(lab, lab, student)
+        return {g.name: [float(g.score), float(g.max_score)] for g in notebook.grades}
+
+
+def incomplete_cells(autograded: Path) -> list[str]:
+    """Notes for cells that timed out, crashed or hung, numbered as students see them (from 1)."""
+    notebook = nbformat.read(autograded, as_version=4)
+    notes = []
+    for number, cell in enumerate(notebook.cells, start=1):
+        for output in cell.get("outputs", []):
+            what = INCOMPLETE.get(output.get("ename"))
+            if what:
+                first = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
+                notes.append(f"cell {number} (`{first}`) {what} and scored 0")
+                break
+    return notes
+
+
+def run(job: dict) -> dict:
+    """Autograde and generate feedback for ``job``; returns the result the parent merges."""
+    lab, student = job["lab"], job["student"]
+    root = Path(job["workdir"]) / "course"
+    (root / "submitted" / student / lab).mkdir(parents=True)
+    shutil.copyfile(job["gradebook"], root / "gradebook.db")
+    shutil.copyfile(job["notebook"], root / "submitted" / student / lab / f"{lab}.ipynb")
+    api = nbgrader_api(root, job["timeout"])
+    check(api.autograde(lab, student, force=True, create=True), f"autograde {student}/{lab}")
+    check(api.generate_feedback(lab, student, force=True), f"write feedback for {student}/{lab}")
+    autograded = root / "autograded" / student / lab / f"{lab}.ipynb"
+    return {"scores": scores(f"sqlite:///{root / 'gradebook.db'}", lab, student),
+            "notes": incomplete_cells(autograded),
+            "autograded": str(autograded.parent),
+            "feedback": str(root / "feedback" / student / lab / f"{lab}.html"),
+            "gradebook": f"sqlite:///{root / 'gradebook.db'}"}
+
+
+def main(argv: list[str]) -> int:
+    warnings.filterwarnings("ignore", module="nbgrader")   # SQLAlchemy 2 session notices
+    job = json.loads(Path(argv[0]).read_text())
+    try:
+        result = {"ok": True, **run(job)}
+    except Exception as err:  # reported to the instructor, never fatal for the batch
+        result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
+    with atomic_write(job["result"], "w") as handle:
+        json.dump(result, handle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
