@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from importlib import import_module
 
-_EXPORTS = {"GradingError": "course", "CELL_TIMEOUT": "course", "Grade": "grade", "grade": "grade",
-            "ReleaseError": "release", "release": "release"}
+_EXPORTS = {"GradingError": "course", "CELL_TIMEOUT": "course", "Grade": "grader", "grade": "grader",
+            "ReleaseError": "editions", "release": "editions"}
 __all__ = sorted(_EXPORTS)
 
 

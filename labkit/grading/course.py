@@ -67,6 +67,8 @@ def nbgrader_config(root: Path, timeout: int = CELL_TIMEOUT):
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.course_id = COURSE_ID
     config.Execute.timeout = timeout
+    # Kernels log a notice about local TCP on every start; keep grading logs to what matters.
+    config.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
     # nbgrader's list with its Execute replaced by one that survives kernel crashes and hangs.
     config.Autograde.autograde_preprocessors = [
         ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,

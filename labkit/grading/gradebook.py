@@ -7,9 +7,22 @@ one at a time, so there is a single writer and no lock contention or corruption.
 from __future__ import annotations
 
 import shutil
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from labkit.grading.course import COURSE_ID
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Hide the session notices nbgrader's gradebook triggers under SQLAlchemy 2 (harmless)."""
+    from sqlalchemy.exc import SAWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        yield
 
 
 def db_url(path: Path) -> str:
@@ -21,7 +34,7 @@ def make_template(course_db: Path, template: Path) -> Path:
     from nbgrader.api import Gradebook
 
     shutil.copyfile(course_db, template)
-    with Gradebook(db_url(template), COURSE_ID) as gradebook:
+    with quiet(), Gradebook(db_url(template), COURSE_ID) as gradebook:
         for student in list(gradebook.students):
             gradebook.remove_student(student.id)
     return template
@@ -35,7 +48,7 @@ def merge_submission(course_db: Path, worker_url: str, lab: str, student: str) -
     """
     from nbgrader.api import Gradebook
 
-    with Gradebook(worker_url) as worker, Gradebook(db_url(course_db), COURSE_ID) as course:
+    with quiet(), Gradebook(worker_url) as worker, Gradebook(db_url(course_db), COURSE_ID) as course:
         submitted = worker.find_submission(lab, student)
         course.update_or_create_student(student)
         course.update_or_create_submission(lab, student, timestamp=submitted.timestamp)

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ class Grade:
     max_score: float | None
     status: str
     notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0          # time its worker took (0 when it never ran)
 
 
 def lab_points(notebook: nbformat.NotebookNode) -> float:
@@ -72,6 +74,7 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
         echo(f"preparing {len(needed)} lab(s) for grading: {', '.join(needed)}")
         build_course({lab: labs[lab] for lab in needed}, course, timeout)
     release = {lab: nbformat.read(course / "release" / lab / f"{lab}.ipynb", as_version=4) for lab in needed}
+    sources = {lab: nbformat.read(course / "source" / lab / f"{lab}.ipynb", as_version=4) for lab in needed}
     points = {lab: lab_points(nb) for lab, nb in release.items()}
 
     grades = [Grade(r.student, r.lab, 0.0, points.get(r.lab), "rejected", [r.reason]) for r in rejected]
@@ -82,7 +85,7 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
         except MalformedSubmission as err:
             grades.append(Grade(sub.student, sub.lab, 0.0, points[sub.lab], "malformed", [str(err)]))
             continue
-        repaired = repair(notebook, release[sub.lab])
+        repaired = repair(notebook, release[sub.lab], sources[sub.lab])
         copy = course / "submitted" / sub.student / sub.lab / f"{sub.lab}.ipynb"
         with atomic_write(copy, "w") as handle:
             nbformat.write(repaired.notebook, handle)
@@ -111,14 +114,20 @@ def _grade_in_workers(ready, course: Path, out: Path, points: dict[str, float], 
         env["LABKIT_DATA_DIR"] = str(data_dir())
         with ThreadPoolExecutor(jobs) as pool:
             futures = {}
-            for number, (sub, copy, notes) in enumerate(ready):
-                workdir = scratch / f"{number:04d}-{sub.student}-{sub.lab}"
+            for sub, copy, notes in ready:
+                # A folder of its own per submission, not a shared parent: ../ leads nowhere useful.
+                workdir = Path(tempfile.mkdtemp(prefix=f"labkit-grade-{sub.student}-"))
                 futures[pool.submit(run_worker, sub, copy, workdir, template, timeout, env)] = (sub, notes, workdir)
             bar = progress_bar(total=len(futures), desc="grading", unit="notebook", disable=not progress)
             for future in as_completed(futures):
                 sub, notes, workdir = futures[future]
-                grades.append(_collect(future.result(), sub, notes, course, out, points[sub.lab]))
-                shutil.rmtree(workdir, ignore_errors=True)
+                try:
+                    grades.append(_collect(future.result(), sub, notes, course, out, points[sub.lab]))
+                except Exception as err:  # one bad result must not lose the others
+                    grades.append(Grade(sub.student, sub.lab, 0.0, points[sub.lab], "failed",
+                                        notes + [f"{type(err).__name__}: {err}"]))
+                finally:
+                    shutil.rmtree(workdir, ignore_errors=True)
                 bar.set_postfix_str(f"{sub.student}/{sub.lab}")
                 bar.update()
             bar.close()
@@ -128,6 +137,13 @@ def _grade_in_workers(ready, course: Path, out: Path, points: dict[str, float], 
 def run_worker(sub: Submission, notebook: Path, workdir: Path, template: Path, timeout: int,
                env: dict[str, str]) -> dict:
     """Grade one submission in a child process with its own HOME, TMPDIR and working directory."""
+    start = time.perf_counter()
+    result = _run_worker(sub, notebook, workdir, template, timeout, env)
+    return {**result, "seconds": time.perf_counter() - start}
+
+
+def _run_worker(sub: Submission, notebook: Path, workdir: Path, template: Path, timeout: int,
+                env: dict[str, str]) -> dict:
     for folder in ("home", "tmp"):
         (workdir / folder).mkdir(parents=True)
     code_cells = sum(c.cell_type == "code" for c in nbformat.read(notebook, as_version=4).cells)
@@ -158,7 +174,8 @@ def _collect(result: dict, sub: Submission, notes: list[str], course: Path, out:
              max_score: float) -> Grade:
     """Merge a worker's result into the course and return the student's Grade."""
     if not result["ok"]:
-        return Grade(sub.student, sub.lab, 0.0, max_score, "failed", notes + [result["error"]])
+        return Grade(sub.student, sub.lab, 0.0, max_score, "failed", notes + [result["error"]],
+                     result["seconds"])
     merge_submission(course / "gradebook.db", result["gradebook"], sub.lab, sub.student)
     _replace_tree(Path(result["autograded"]), course / "autograded" / sub.student / sub.lab)
     feedback = Path(result["feedback"])
@@ -167,7 +184,8 @@ def _collect(result: dict, sub: Submission, notes: list[str], course: Path, out:
         with atomic_write(target) as handle:
             handle.write(feedback.read_bytes())
     score = sum(s for s, _ in result["scores"].values())
-    return Grade(sub.student, sub.lab, score, max_score, "graded", notes + result["notes"])
+    return Grade(sub.student, sub.lab, score, max_score, "graded", notes + result["notes"],
+                 result["seconds"])
 
 
 def _replace_tree(new: Path, target: Path) -> None:
@@ -197,7 +215,7 @@ def _write_grades(out: Path, grades: list[Grade]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, "notes": "; ".join(row["notes"]),
+        writer.writerow({key: row[key] for key in CSV_COLUMNS} | {"notes": "; ".join(row["notes"]),
                          "max_score": "" if row["max_score"] is None else row["max_score"]})
     with atomic_write(out / "grades.csv", "w") as handle:
         handle.write(buffer.getvalue())

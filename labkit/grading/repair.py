@@ -53,8 +53,11 @@ def _is_locked(cell: NotebookNode) -> bool:
     return bool(meta.get("locked") or (meta.get("grade") and not meta.get("solution")))
 
 
-def repair(submitted: NotebookNode, release: NotebookNode) -> Repaired:
+def repair(submitted: NotebookNode, release: NotebookNode, source: NotebookNode | None = None) -> Repaired:
     """Restore, in ``submitted``, every nbgrader cell of ``release`` that was edited, renamed or lost.
+
+    ``source`` (the instructor's notebook) is optional: a locked cell identical to the source's
+    version, hidden tests included, is not an edit (instructors test the grader with it).
 
     - a locked cell (a test) whose checksum differs from the release: its source is restored;
     - a cell carrying an unknown grade_id where an expected solution cell is missing (renamed):
@@ -66,6 +69,10 @@ def repair(submitted: NotebookNode, release: NotebookNode) -> Repaired:
     """
     notebook = nbformat.from_dict(json.loads(json.dumps(submitted)))
     expected = {grade_id(cell): cell for cell in release.cells if grade_id(cell)}
+    accepted = {gid: {cell.metadata.nbgrader.get("checksum")} for gid, cell in expected.items()}
+    for cell in (source.cells if source is not None else []):
+        if grade_id(cell) in accepted:
+            accepted[grade_id(cell)].add(compute_checksum(_with_meta(cell, expected[grade_id(cell)])))
     order = list(expected)
     notes: list[str] = []
 
@@ -83,25 +90,25 @@ def repair(submitted: NotebookNode, release: NotebookNode) -> Repaired:
 
     for position, gid in enumerate(order):
         index = _index_of(notebook, gid)
-        source = expected[gid]
+        released = expected[gid]
         if index is None:
             anchor = _anchor(notebook, order[:position])
             follower = notebook.cells[anchor] if anchor < len(notebook.cells) else None
             if (follower is not None and "__orphan__" in follower.metadata.get("nbgrader", {})
-                    and source.metadata.nbgrader.get("solution")):
+                    and released.metadata.nbgrader.get("solution")):
                 old = follower.metadata.nbgrader["__orphan__"]
-                follower.metadata.nbgrader = json.loads(json.dumps(source.metadata.nbgrader))
+                follower.metadata.nbgrader = json.loads(json.dumps(released.metadata.nbgrader))
                 notes.append(f"solution cell `{gid}` had its grade_id changed to `{old}`; "
                              "the id was restored and the student's code kept")
             else:
-                notebook.cells.insert(anchor, _copy(source))
-                kind = "solution" if source.metadata.nbgrader.get("solution") else "test"
+                notebook.cells.insert(anchor, _copy(released))
+                kind = "solution" if released.metadata.nbgrader.get("solution") else "test"
                 notes.append(f"{kind} cell `{gid}` was missing; the release copy was put back"
                              + (" (blank, so its tests score 0)" if kind == "solution" else ""))
             continue
         cell = notebook.cells[index]
-        if _is_locked(source) and compute_checksum(_with_meta(cell, source)) != source.metadata.nbgrader.get("checksum"):
-            notebook.cells[index] = _copy(source)
+        if _is_locked(released) and compute_checksum(_with_meta(cell, released)) not in accepted[gid]:
+            notebook.cells[index] = _copy(released)
             notes.append(f"locked cell `{gid}` had been edited; it was restored from the release "
                          "(its checksum did not match)")
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import warnings
 from pathlib import Path
 
 import nbformat
 
 from labkit.files import atomic_write
 from labkit.grading.course import check, nbgrader_api
+from labkit.grading.gradebook import quiet
 
 # Error names the executor leaves on cells that did not finish, and how the report words them.
 INCOMPLETE = {"CellTimeoutError": "timed out", "KernelDied": "crashed the kernel",
@@ -66,10 +66,10 @@ def run(job: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    warnings.filterwarnings("ignore", module="nbgrader")   # SQLAlchemy 2 session notices
     job = json.loads(Path(argv[0]).read_text())
     try:
-        result = {"ok": True, **run(job)}
+        with quiet():
+            result = {"ok": True, **run(job)}
     except Exception as err:  # reported to the instructor, never fatal for the batch
         result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
     with atomic_write(job["result"], "w") as handle:
