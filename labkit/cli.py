@@ -48,7 +48,10 @@ def _release(args: argparse.Namespace) -> int:
 
     try:
         release(args.notebooks, args.out, args.labs, timeout=args.timeout, execute=not args.no_execute)
-    except (FileNotFoundError, ValueError, GradingError) as err:
+    except (FileNotFoundError, ValueError) as err:
+        print(f"labkit release: {err}", file=sys.stderr)
+        return 2
+    except GradingError as err:          # a check failed: nothing was released
         print(f"labkit release: {err}", file=sys.stderr)
         return 1
     return 0
@@ -62,9 +65,12 @@ def _grade(args: argparse.Namespace) -> int:
     try:
         grade(args.submissions, source=args.notebooks, out=args.out, jobs=args.jobs,
               timeout=args.timeout, progress=not args.no_progress)
-    except (FileNotFoundError, ValueError, GradingError) as err:
+    except (FileNotFoundError, ValueError) as err:
         print(f"labkit grade: {err}", file=sys.stderr)
         return 2
+    except GradingError as err:          # nbgrader could not set up the course
+        print(f"labkit grade: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -146,18 +146,23 @@ def test_malformed_files_are_reported(tmp_path):
 def test_collect_sorts_submissions_from_mistakes(tmp_path):
     subs = tmp_path / "subs"
     for path in ["ada/01_linear_regression.ipynb", "ada/02_mlp_backprop.ipynb", "bo/01_linear_regresion.ipynb",
+                 "dee/01_linear_regression/01_linear_regression.ipynb", "eve/01_linear_regression.ipynb",
+                 "eve/01_linear_regression/01_linear_regression.ipynb",
                  "bo/.ipynb_checkpoints/01_linear_regression-checkpoint.ipynb", "cy/extra/01_linear_regression.ipynb",
                  "stray.ipynb", "bad name!/01_linear_regression.ipynb"]:
         (subs / path).parent.mkdir(parents=True, exist_ok=True)
         (subs / path).write_text("{}")
     accepted, rejected = collect(subs, ["01_linear_regression", "02_mlp_backprop"])
-    assert [(s.student, s.lab) for s in accepted] == [("ada", "01_linear_regression"), ("ada", "02_mlp_backprop")]
+    assert [(s.student, s.lab) for s in accepted] == [("ada", "01_linear_regression"), ("ada", "02_mlp_backprop"),
+                                                      ("dee", "01_linear_regression"),   # nbgrader's layout
+                                                      ("eve", "01_linear_regression")]
     reasons = {(r.student, r.lab): r.reason for r in rejected}
     assert "did you mean 01_linear_regression.ipynb?" in reasons[("bo", "01_linear_regresion")]
     assert "directly in cy/" in reasons[("cy", "01_linear_regression")]
     assert "not inside a student folder" in reasons[("-", "stray")]
     assert "letters, digits" in reasons[("bad name!", "-")]
-    assert len(rejected) == 4                                   # the checkpoint copy is ignored
+    assert "a second copy of 01_linear_regression" in reasons[("eve", "01_linear_regression")]
+    assert len(rejected) == 5                                   # the checkpoint copy is ignored
 
 
 def test_collect_explains_the_layout_when_the_folder_is_missing(tmp_path):
@@ -191,3 +196,13 @@ def test_bad_arguments_are_refused(tmp_path):
         grade(tmp_path, jobs=0)
     with pytest.raises(ValueError, match="seconds per cell"):
         grade(tmp_path, timeout=0)
+
+
+def test_cli_reports_bad_input_with_usage_exit_codes(tmp_path, capsys):
+    from labkit.cli import main
+
+    assert main(["grade", str(tmp_path / "nope"), "--notebooks", str(tinylab.write_source(tmp_path / "nb").parent)]) == 2
+    assert "SUBMISSIONS/<student>/<lab>.ipynb" in capsys.readouterr().err
+    assert main(["release", "42", "--notebooks", str(tmp_path / "nb"), "--out", str(tmp_path / "rel")]) == 2
+    assert "no lab matches '42'" in capsys.readouterr().err
+    assert not (tmp_path / "rel").exists()

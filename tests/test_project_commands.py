@@ -28,6 +28,17 @@ def test_makefile_has_the_documented_targets():
     assert re.search(r"^(run|test|lab): install$", MAKEFILE, re.M)
 
 
+def test_instructor_targets_are_documented_and_wired():
+    targets = _targets()
+    assert "labkit release" in targets["release"] and "labkit grade $(SUBMISSIONS)" in targets["grade"]
+    section = README.split("## For instructors", 1)[1].split("\n## ", 1)[0]
+    for command in ("make release", "make grade SUBMISSIONS=", "<student>/<lab>.ipynb", "grades.csv",
+                    "nbgrader release_assignment", "nbgrader collect"):
+        assert command in section, f"the instructor docs do not mention {command}"
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(r.startswith("nbgrader") for r in extras["grading"]) and "labkit[grading]" in extras["dev"]
+
+
 def test_ci_calls_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, re.M)

@@ -18,6 +18,15 @@ COURSE_ID = "labkit"
 CELL_TIMEOUT = 300   # seconds per cell while grading; nbgrader's own default (30 s) is too short for training
 
 
+NBGRADER_CONFIG = """\
+# Written by labkit for nbgrader's own commands run in this folder (release_assignment, collect,
+# formgrader, release_feedback). labkit's commands pass the same settings themselves.
+c = get_config()  # noqa: F821
+c.CourseDirectory.course_id = "{course_id}"
+c.Execute.timeout = {timeout}   # seconds per cell; nbgrader's default (30) is too short for training
+"""
+
+
 class GradingError(RuntimeError):
     """nbgrader could not build, release or grade something; the message says what and why."""
 
@@ -101,6 +110,10 @@ def build_course(labs: dict[str, Path], root: str | os.PathLike, timeout: int = 
     already in the gradebook are kept.
     """
     root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    config_file = root / "nbgrader_config.py"
+    if not config_file.exists():      # nbgrader's own commands (collect, formgrader...) read it
+        config_file.write_text(NBGRADER_CONFIG.format(course_id=COURSE_ID, timeout=timeout))
     for lab, notebook in labs.items():
         folder = root / "source" / lab
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,9 @@
-"""The submissions folder: ``SUBMISSIONS/<student>/<lab>.ipynb``, checked before anything runs."""
+"""The submissions folder, checked before anything runs.
+
+Two layouts are accepted, even mixed: ``SUBMISSIONS/<student>/<lab>.ipynb`` (what an instructor
+collects by hand or from an LMS) and ``SUBMISSIONS/<student>/<lab>/<lab>.ipynb`` (what
+``nbgrader collect`` writes to a course's ``submitted/`` folder on a JupyterHub).
+"""
 from __future__ import annotations
 
 import difflib
@@ -60,9 +65,12 @@ def collect(folder: str | os.PathLike, labs: Iterable[str]) -> tuple[list[Submis
                 hint = f"did you mean {close[0]}.ipynb? " if close else ""
                 rejected.append(Rejected(entry.name, lab, path, f"no lab named {lab}; {hint}the labs "
                                          f"are {', '.join(known)}"))
-            elif path.parent != entry:
+            elif path.parent != entry and path.parent != entry / lab:
                 rejected.append(Rejected(entry.name, lab, path, f"put it directly in {entry.name}/, "
                                          f"not in {path.parent.relative_to(folder)}/"))
+            elif any(s.student == entry.name and s.lab == lab for s in accepted):
+                rejected.append(Rejected(entry.name, lab, path, f"a second copy of {lab} for "
+                                         f"{entry.name}; keep one (the other one was graded)"))
             else:
                 accepted.append(Submission(entry.name, lab, path))
     return accepted, rejected
