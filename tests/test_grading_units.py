@@ -85,21 +85,23 @@ def test_test_cell_turned_into_markdown_is_restored(course):
     assert "`test_cube` had been edited" in fixed.notes[0]
 
 
-def test_deleted_test_cell_goes_back_after_its_solution(course):
+def repaired_without(course, index):
+    """Repair an answered submission from which the cell at ``index`` was deleted."""
     _, source, release = course
     nb = tinylab.answered(release)
-    del nb.cells[tinylab.TEST_SQUARE]
+    del nb.cells[index]
     fixed = repair(nb, release, source)
     assert ids(fixed.notebook) == ids(release)
+    return fixed
+
+
+def test_deleted_test_cell_goes_back_after_its_solution(course):
+    fixed = repaired_without(course, tinylab.TEST_SQUARE)
     assert fixed.notes == ["test cell `test_square` was missing; the release copy was put back"]
 
 
 def test_deleted_solution_cell_comes_back_blank(course):
-    _, source, release = course
-    nb = tinylab.answered(release)
-    del nb.cells[tinylab.CUBE]
-    fixed = repair(nb, release, source)
-    assert ids(fixed.notebook) == ids(release)
+    fixed = repaired_without(course, tinylab.CUBE)
     assert "raise NotImplementedError()" in fixed.notebook.cells[tinylab.CUBE].source
     assert "solution cell `cube` was missing" in fixed.notes[0] and "score 0" in fixed.notes[0]
 
@@ -196,6 +198,8 @@ def test_bad_arguments_are_refused(tmp_path):
         grade(tmp_path, jobs=0)
     with pytest.raises(ValueError, match="seconds per cell"):
         grade(tmp_path, timeout=0)
+    with pytest.raises(ValueError, match="grade into another folder with --out"):
+        grade(tmp_path / "course" / "submitted", out=tmp_path)    # would overwrite the originals
 
 
 def test_cli_reports_bad_input_with_usage_exit_codes(tmp_path, capsys):

@@ -65,10 +65,13 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     if timeout < 1:
         raise ValueError(f"timeout is seconds per cell and must be at least 1, got {timeout}")
-    labs = find_labs(source)
-    accepted, rejected = collect(submissions, labs)
     out = Path(out).resolve()
     course = out / "course"
+    if course / "submitted" == Path(submissions).resolve():
+        raise ValueError(f"{submissions} is the course's own submitted/ folder, where repaired copies "
+                         "are written; grade into another folder with --out")
+    labs = find_labs(source)
+    accepted, rejected = collect(submissions, labs)
     needed = sorted({s.lab for s in accepted})
     if needed:
         echo(f"preparing {len(needed)} lab(s) for grading: {', '.join(needed)}")
