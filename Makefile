@@ -8,7 +8,7 @@ LABS   ?=
 JOBS   ?= 2
 SUBMISSIONS ?= submissions
 
-.PHONY: help install run test lab release grade clean
+.PHONY: help install browser run test lab release grade clean
 
 help:
 	@echo "make run    execute every lab (MODE=auto|smoke|full, LABS='01 02'); report in build/"
@@ -25,7 +25,16 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	-@$(MAKE) --no-print-directory browser
 	touch $(STAMP)
+
+# The real-browser test drives Debian's chromium through playwright (never a downloaded browser).
+# Best effort: where it cannot be installed (not root, no apt) that test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }; } || \
+	  echo "chromium could not be installed: the browser test will skip (apt-get install chromium)"
 
 run: install
 	$(BIN)/labkit run --mode $(MODE) $(LABS)

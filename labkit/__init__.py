@@ -2,11 +2,11 @@
 __version__ = "0.1.0"
 
 from labkit import checks, data, device, metrics, mode, models, plots, report, widgets  # noqa: E402
-from labkit.doctor import doctor  # noqa: E402
+from labkit.doctor import banner, doctor  # noqa: E402
 from labkit.device import describe, get_device, seed_everything  # noqa: E402
 from labkit.history import History  # noqa: E402
 from labkit.report import record  # noqa: E402
 from labkit.train import evaluate, fit  # noqa: E402
 
-__all__ = ["History", "checks", "data", "describe", "device", "doctor", "evaluate", "fit", "get_device", "metrics",
+__all__ = ["History", "banner", "checks", "data", "describe", "device", "doctor", "evaluate", "fit", "get_device", "metrics",
            "mode", "models", "plots", "record", "report", "seed_everything", "widgets"]

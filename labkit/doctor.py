@@ -79,6 +79,20 @@ def render(facts: dict[str, Any]) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
+COLAB_CPU_HINT = ("On Colab without a GPU: Runtime > Change runtime type > GPU, then run the labs "
+                  "again (smoke mode also works on the CPU).")
+
+
+def banner() -> None:
+    """Print the one-line banner every lab starts with, and how to get a GPU on a CPU-only Colab."""
+    from labkit.device import describe
+
+    line = f"labkit {__version__} | {describe()}"
+    if "google.colab" in sys.modules and get_device().type == "cpu":
+        line += "\n" + COLAB_CPU_HINT
+    print(line)
+
+
 def doctor(check_network: bool = True) -> dict[str, Any]:
     """Print the environment report and return its facts."""
     facts = collect(check_network)

@@ -36,7 +36,8 @@ def test_instructor_targets_are_documented_and_wired():
                     "nbgrader release_assignment", "nbgrader collect"):
         assert command in section, f"the instructor docs do not mention {command}"
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert any(r.startswith("nbgrader") for r in extras["grading"]) and "labkit[grading]" in extras["dev"]
+    assert any(r.startswith("nbgrader") for r in extras["grading"]) and "labkit[grading]" in extras["lab"]
+    assert "labkit[lab]" in extras["dev"]
 
 
 def test_ci_calls_the_readme_test_command():
