@@ -146,7 +146,7 @@ def write_report(results: Sequence[LabResult], out_dir: Path) -> tuple[Path, Pat
 
 
 @contextmanager
-def _environment(**values: str) -> Iterator[None]:
+def environment_variables(**values: str) -> Iterator[None]:
     """Set environment variables (inherited by kernels) for the duration of the block."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
@@ -174,7 +174,7 @@ def run_curriculum(wanted: Sequence[str] = (), *, mode: str = "auto", notebooks:
     device = device_label()
     results = []
     # Headless kernels print lines instead of widgets, and see the mode outside the parameters cell.
-    with _environment(LABKIT_WIDGETS="0", LABKIT_MODE=resolved):
+    with environment_variables(LABKIT_WIDGETS="0", LABKIT_MODE=resolved):
         for path in labs:
             print(f"\n== {path.stem} ==", flush=True)
             result = run_lab(path, out_dir, resolved, device, timeout=timeout, progress=progress)

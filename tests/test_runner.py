@@ -81,8 +81,8 @@ def test_runner_leaves_the_callers_environment_alone(report, monkeypatch):
     import os
     assert os.environ["LABKIT_MODE"] == "smoke" and os.environ["LABKIT_WIDGETS"] == "0"   # conftest's own
     monkeypatch.setenv("LABKIT_MODE", "full")
-    from labkit.runner import _environment
-    with _environment(LABKIT_MODE="smoke", LABKIT_NEW="1"):
+    from labkit.runner import environment_variables
+    with environment_variables(LABKIT_MODE="smoke", LABKIT_NEW="1"):
         assert os.environ["LABKIT_MODE"] == "smoke"
     assert os.environ["LABKIT_MODE"] == "full" and "LABKIT_NEW" not in os.environ
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
-from labkit.runner import discover, select
+from labkit.runner import discover, environment_variables, select
 
 COURSE_ID = "labkit"
 CELL_TIMEOUT = 300   # seconds per cell while grading; nbgrader's own default (30 s) is too short for training
@@ -32,30 +31,16 @@ class GradingError(RuntimeError):
 
 
 def grading_environment(threads: int | None = None) -> dict[str, str]:
-    """Environment for kernels that release or grade: smoke mode, no widgets, no display.
+    """Variables for kernels that release or grade: smoke mode, no widgets, no display.
 
     The interpreter's own bin/ goes first on PATH because nbgrader runs the ``alembic`` program
     from there when it creates a gradebook (``.venv/bin/labkit`` is often run without activation).
     """
-    env = dict(os.environ)
-    env.update(LABKIT_MODE="smoke", LABKIT_WIDGETS="0", MPLBACKEND="Agg",
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
+    env = {"LABKIT_MODE": "smoke", "LABKIT_WIDGETS": "0", "MPLBACKEND": "Agg",
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     if threads is not None:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     return env
-
-
-@contextmanager
-def environment(env: dict[str, str]) -> Iterator[None]:
-    """Use ``env`` as os.environ inside the block (kernels inherit it), then restore the old one."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def find_labs(source: str | os.PathLike, labs: Sequence[str] = ()) -> dict[str, Path]:
@@ -119,7 +104,7 @@ def build_course(labs: dict[str, Path], root: str | os.PathLike, timeout: int = 
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(notebook, folder / f"{lab}.ipynb")
     api = nbgrader_api(root, timeout)
-    with environment(grading_environment()):
+    with environment_variables(**grading_environment()):
         for lab in labs:
             check(api.generate_assignment(lab, force=True), f"generate the student edition of {lab}")
     return root

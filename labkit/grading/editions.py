@@ -18,9 +18,10 @@ from typing import Callable, Sequence
 import nbformat
 
 from labkit.files import atomic_write
-from labkit.grading.course import (CELL_TIMEOUT, GradingError, build_course, environment, find_labs,
+from labkit.grading.course import (CELL_TIMEOUT, GradingError, build_course, find_labs,
                                    grading_environment, nbgrader_config)
 from labkit.grading.repair import grade_id
+from labkit.runner import environment_variables
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 REGION = re.compile(r"^[ \t]*#*[ \t]*BEGIN (SOLUTION|HIDDEN TESTS)[^\n]*\n(.*?)^[ \t]*#*[ \t]*END \1",
@@ -60,9 +61,11 @@ def validate(path: Path, *, invert: bool, timeout: int) -> list[str]:
 
     validator = Validator(config=nbgrader_config(path.parent, timeout), invert=invert,
                           ignore_checksums=not invert)
-    with environment(grading_environment()):
+    with environment_variables(**grading_environment()):
         results = validator.validate(str(path))
-    first = lambda cell: cell["source"].strip().splitlines()[0][:60] if cell["source"].strip() else ""
+    def first(cell: dict) -> str:
+        return cell["source"].strip().splitlines()[0][:60] if cell["source"].strip() else ""
+
     problems = [f"test cell `{first(c)}` passes on the blank edition" for c in results.get("passed", [])]
     problems += [f"test cell `{first(c)}` fails on the instructor's solution: "
                  f"{c['raw_error'].strip().splitlines()[-1][:200] if c['raw_error'].strip() else ''}"

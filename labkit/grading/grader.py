@@ -113,8 +113,7 @@ def _grade_in_workers(ready, course: Path, out: Path, points: dict[str, float], 
     with tempfile.TemporaryDirectory(prefix="labkit-grade-") as scratch:
         scratch = Path(scratch)
         template = make_template(course / "gradebook.db", scratch / "template.db")
-        env = grading_environment(threads)
-        env["LABKIT_DATA_DIR"] = str(data_dir())
+        env = {**os.environ, **grading_environment(threads), "LABKIT_DATA_DIR": str(data_dir())}
         with ThreadPoolExecutor(jobs) as pool:
             futures = {}
             for sub, copy, notes in ready:
