@@ -81,7 +81,7 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
     points = {lab: lab_points(nb) for lab, nb in release.items()}
 
     grades = [Grade(r.student, r.lab, 0.0, points.get(r.lab), "rejected", [r.reason]) for r in rejected]
-    ready: list[tuple[Submission, Path, list[str]]] = []
+    ready: list[tuple[Submission, Path, list[str], int]] = []
     for sub in accepted:
         try:
             notebook = read_submission(sub.path)
@@ -92,7 +92,9 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
         copy = course / "submitted" / sub.student / sub.lab / f"{sub.lab}.ipynb"
         with atomic_write(copy, "w") as handle:
             nbformat.write(repaired.notebook, handle)
-        ready.append((sub, copy, repaired.notes))
+        code_cells = sum(cell.cell_type == "code" for cell in repaired.notebook.cells)
+        limit = timeout * (code_cells + 2) + 120      # the whole notebook, if every cell hit the limit
+        ready.append((sub, copy, repaired.notes, limit))
 
     if ready:
         grades += _grade_in_workers(ready, course, out, points, jobs, timeout, progress)
@@ -116,10 +118,11 @@ def _grade_in_workers(ready, course: Path, out: Path, points: dict[str, float], 
         env = {**os.environ, **grading_environment(threads), "LABKIT_DATA_DIR": str(data_dir())}
         with ThreadPoolExecutor(jobs) as pool:
             futures = {}
-            for sub, copy, notes in ready:
+            for sub, copy, notes, limit in ready:
                 # A folder of its own per submission, not a shared parent: ../ leads nowhere useful.
                 workdir = Path(tempfile.mkdtemp(prefix=f"labkit-grade-{sub.student}-"))
-                futures[pool.submit(run_worker, sub, copy, workdir, template, timeout, env)] = (sub, notes, workdir)
+                job = pool.submit(run_worker, sub, copy, workdir, template, timeout, limit, env)
+                futures[job] = (sub, notes, workdir)
             bar = progress_bar(total=len(futures), desc="grading", unit="notebook", disable=not progress)
             for future in as_completed(futures):
                 sub, notes, workdir = futures[future]
@@ -137,19 +140,20 @@ def _grade_in_workers(ready, course: Path, out: Path, points: dict[str, float], 
 
 
 def run_worker(sub: Submission, notebook: Path, workdir: Path, template: Path, timeout: int,
-               env: dict[str, str]) -> dict:
-    """Grade one submission in a child process with its own HOME, TMPDIR and working directory."""
+               limit: float, env: dict[str, str]) -> dict:
+    """Grade one submission in a child process with its own HOME, TMPDIR and working directory.
+
+    ``timeout`` is the per-cell limit; the process is killed after ``limit`` seconds in all.
+    """
     start = time.perf_counter()
-    result = _run_worker(sub, notebook, workdir, template, timeout, env)
+    result = _run_worker(sub, notebook, workdir, template, timeout, limit, env)
     return {**result, "seconds": time.perf_counter() - start}
 
 
 def _run_worker(sub: Submission, notebook: Path, workdir: Path, template: Path, timeout: int,
-                env: dict[str, str]) -> dict:
+                limit: float, env: dict[str, str]) -> dict:
     for folder in ("home", "tmp"):
         (workdir / folder).mkdir(parents=True)
-    code_cells = sum(c.cell_type == "code" for c in nbformat.read(notebook, as_version=4).cells)
-    limit = timeout * (code_cells + 2) + 120      # the whole notebook, if every cell hit the limit
     job = {"lab": sub.lab, "student": sub.student, "notebook": str(notebook), "gradebook": str(template),
            "workdir": str(workdir), "timeout": timeout, "result": str(workdir / "result.json")}
     (workdir / "job.json").write_text(json.dumps(job))
