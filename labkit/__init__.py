@@ -1,12 +1,23 @@
 """labkit: helpers for the deep-learning labs (devices, data, training, plots, widgets, checks)."""
 __version__ = "0.1.0"
 
-from labkit import checks, data, device, metrics, mode, models, plots, report, widgets  # noqa: E402
+from importlib import import_module
+
+from labkit import checks, data, device, metrics, mode, models, report  # noqa: E402
 from labkit.doctor import banner, doctor  # noqa: E402
 from labkit.device import describe, get_device, seed_everything  # noqa: E402
 from labkit.history import History  # noqa: E402
 from labkit.report import record  # noqa: E402
 from labkit.train import evaluate, fit  # noqa: E402
 
-__all__ = ["History", "banner", "checks", "data", "describe", "device", "doctor", "evaluate", "fit", "get_device", "metrics",
-           "mode", "models", "plots", "record", "report", "seed_everything", "widgets"]
+# Figures need matplotlib's pyplot, slow to import and a backend choice: loaded on first use.
+_LAZY_MODULES = ("plots", "widgets")
+
+__all__ = ["History", "banner", "checks", "data", "describe", "device", "doctor", "evaluate", "fit", "get_device",
+           "metrics", "mode", "models", "plots", "record", "report", "seed_everything", "widgets"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        return import_module(f"labkit.{name}")
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")

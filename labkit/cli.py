@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from labkit.runner import CELL_TIMEOUT
+from labkit.mode import FULL_CELL_TIMEOUT, SMOKE_CELL_TIMEOUT
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -86,19 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="smoke: quick CPU run; full: the real lab; auto: full when a GPU is present")
     run.add_argument("--notebooks", default="notebooks", help="folder with the labs (default: notebooks)")
     run.add_argument("--out", default="build", help="where executed notebooks and reports go (default: build)")
-    run.add_argument("--timeout", type=int, default=CELL_TIMEOUT,
-                     help=f"per-cell time limit in seconds (default {CELL_TIMEOUT})")
+    run.add_argument("--timeout", type=int, default=None,
+                     help=f"per-cell time limit in seconds (default {SMOKE_CELL_TIMEOUT} in smoke mode, "
+                          f"{FULL_CELL_TIMEOUT} in full mode)")
     run.add_argument("--no-progress", action="store_true", help="hide the per-notebook progress bar")
     run.set_defaults(func=_run)
-
-    from labkit.grading import CELL_TIMEOUT as GRADING_TIMEOUT
 
     release = sub.add_parser("release", help="build and check the student edition of each lab (nbgrader)")
     release.add_argument("labs", nargs="*", help="labs to release, by number or name (default: all)")
     release.add_argument("--notebooks", default="notebooks", help="folder with the labs (default: notebooks)")
     release.add_argument("--out", default="release", help="where the student editions go (default: release)")
-    release.add_argument("--timeout", type=int, default=GRADING_TIMEOUT,
-                         help=f"per-cell time limit in seconds for the checks (default {GRADING_TIMEOUT})")
+    release.add_argument("--timeout", type=int, default=SMOKE_CELL_TIMEOUT,
+                         help=f"per-cell time limit in seconds for the checks (default {SMOKE_CELL_TIMEOUT})")
     release.add_argument("--no-execute", action="store_true",
                          help="skip running the notebooks (solutions pass, blank edition fails)")
     release.set_defaults(func=_release)
@@ -108,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", default="grading",
                        help="grades.csv, feedback/ and the nbgrader course go here (default: grading)")
     grade.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
-    grade.add_argument("--timeout", type=int, default=GRADING_TIMEOUT,
-                       help=f"per-cell time limit in seconds (default {GRADING_TIMEOUT})")
+    grade.add_argument("--timeout", type=int, default=SMOKE_CELL_TIMEOUT,
+                       help=f"per-cell time limit in seconds (default {SMOKE_CELL_TIMEOUT})")
     grade.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     grade.set_defaults(func=_grade)
     return parser

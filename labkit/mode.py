@@ -14,6 +14,13 @@ import torch
 
 MODE_ENV = "LABKIT_MODE"
 MODES = ("smoke", "full")
+# Per-cell time limits: a cell that runs longer fails its notebook instead of hanging the run.
+# Smoke mode (the tests, nbval, grading and the release checks): the slowest smoke cell takes
+# about 20 s on a 2-core CPU; 300 s leaves room for a machine busy with other work.
+SMOKE_CELL_TIMEOUT = 300
+# Full mode (`labkit run --mode full`): a whole lab is budgeted at 15 minutes on a 2-core CPU,
+# so no single cell of a healthy run comes near 30 minutes.
+FULL_CELL_TIMEOUT = 1800
 T = TypeVar("T")
 
 

@@ -11,6 +11,8 @@ import numbers
 import re
 from typing import Any
 
+from labkit.frontend import display, in_kernel
+
 METRIC_MIME = "application/vnd.labkit.metric+json"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
@@ -45,13 +47,7 @@ def record(name: str, value: Any) -> None:
         raise type(err)(f"record({name!r}, ...): {err}") from None
     shown = f"{value:.6g}" if isinstance(value, float) else repr(value)
     text = f"[labkit] recorded {name} = {shown}"
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-        in_kernel = get_ipython() is not None
-    except ImportError:
-        in_kernel = False
-    if in_kernel:
+    if in_kernel():
         display({METRIC_MIME: {"name": name, "value": value}, "text/plain": text}, raw=True)
     else:
         print(text)

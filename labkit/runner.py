@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from labkit.files import atomic_write
-from labkit.mode import resolve
+from labkit.mode import FULL_CELL_TIMEOUT, SMOKE_CELL_TIMEOUT, resolve
 
 LAB_PATTERN = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 # Cells papermill adds to an executed notebook (not in the source, so not counted in positions).
 PAPERMILL_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
-CELL_TIMEOUT = 1800        # seconds per cell: a stuck cell fails its lab instead of hanging the run
 
 
 @dataclass
@@ -30,6 +29,11 @@ class LabResult:
     seconds: float
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+
+
+def cell_timeout(mode: str) -> int:
+    """The per-cell time limit of a run in ``mode`` ("smoke" or "full")."""
+    return SMOKE_CELL_TIMEOUT if resolve(mode) == "smoke" else FULL_CELL_TIMEOUT
 
 
 def discover(notebooks: str | os.PathLike) -> list[Path]:
@@ -89,9 +93,12 @@ def _describe_failure(err: Exception, executed: Any) -> str:
     return f"cell {index - added + 1} (`{first}`): {summary}"
 
 
-def run_lab(path: Path, out_dir: Path, mode: str, device: str, *, timeout: int | None = CELL_TIMEOUT,
+def run_lab(path: Path, out_dir: Path, mode: str, device: str, *, timeout: int | None = None,
             progress: bool = True) -> LabResult:
-    """Execute one lab into ``out_dir`` and collect its recorded metrics."""
+    """Execute one lab into ``out_dir`` and collect its recorded metrics.
+
+    ``timeout`` is the per-cell limit in seconds (default: the mode's, see :mod:`labkit.mode`).
+    """
     import nbformat
     import papermill
 
@@ -103,7 +110,7 @@ def run_lab(path: Path, out_dir: Path, mode: str, device: str, *, timeout: int |
     try:
         papermill.execute_notebook(str(path), str(output), parameters={"MODE": mode},
                                    cwd=str(path.parent), progress_bar=progress,
-                                   execution_timeout=timeout, kernel_name="python3")
+                                   execution_timeout=timeout or cell_timeout(mode), kernel_name="python3")
     except Exception as err:                    # a lab's failure must not stop the others
         failure = err
     seconds = round(time.perf_counter() - start, 2)
@@ -161,7 +168,7 @@ def environment_variables(**values: str) -> Iterator[None]:
 
 
 def run_curriculum(wanted: Sequence[str] = (), *, mode: str = "auto", notebooks: str = "notebooks",
-                   out: str = "build", timeout: int | None = CELL_TIMEOUT,
+                   out: str = "build", timeout: int | None = None,
                    progress: bool = True) -> list[LabResult]:
     """Run the selected labs (all by default) in order; every lab runs even if one fails."""
     resolved = resolve(mode)

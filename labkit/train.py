@@ -23,7 +23,8 @@ from labkit.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from labkit.data.loader import DeviceLoader
 from labkit.device import Precision, get_device, precision_policy
 from labkit.history import History
-from labkit.widgets import LiveLossPlot, progress_bar
+from labkit.liveplot import LiveLossPlot
+from labkit.progress import progress_bar
 
 Batch = tuple[torch.Tensor, ...]
 StepFn = Callable[[Batch, "StepContext"], Mapping[str, Any]]

@@ -1,87 +1,19 @@
-"""Interactive pieces of the labs: the live loss plot and the gradient-descent explorer.
+"""Interactive pieces of the labs: the gradient-descent, activation and filter explorers.
 
 Every callback is an ordinary method, so tests (and curious students) can drive a widget from
 Python: ``explorer.slider.value = 0.5`` redraws exactly as dragging the slider does.
 
-Figures are shown as PNG bytes in an ``ipywidgets.Image``, never drawn through an
-``ipywidgets.Output`` context: headless executors (nbclient, so papermill, nbval and nbgrader)
-emulate Output widgets by talking back to the kernel, which can deadlock (jupyter/nbclient#312).
+Figures are shown as PNG bytes in an ``ipywidgets.Image`` (see :mod:`labkit.frontend` for why).
 """
 from __future__ import annotations
 
-import io
 import math
-import os
-import time
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from labkit.history import History
-from labkit.plots import new_figure, plot_history
-
-WIDGETS_ENV = "LABKIT_WIDGETS"
-
-
-def in_kernel() -> bool:
-    """True inside a Jupyter kernel (notebook, papermill, nbval), False in a terminal or script."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
-
-
-def widget_frontend() -> bool:
-    """True when output is shown by a Jupyter front end that renders ipywidgets.
-
-    A kernel cannot see whether anyone renders its widgets, so headless executors say so:
-    ``LABKIT_WIDGETS=0`` (set by ``labkit run``, the tests and the grader) selects printed lines.
-    """
-    if os.environ.get(WIDGETS_ENV, "").strip().lower() in ("0", "false", "no", "off"):
-        return False
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return False
-    return in_kernel()
-
-
-def progress_bar(**kwargs):
-    """A tqdm bar suited to where output goes: a widget in a Jupyter front end, text in a
-    terminal, and none in a headless kernel (papermill, nbval), whose logs get printed lines."""
-    headless_kernel = in_kernel() and not widget_frontend()
-    kwargs["disable"] = kwargs.get("disable", False) or headless_kernel
-    if widget_frontend():
-        from tqdm.auto import tqdm
-    else:
-        from tqdm.std import tqdm
-    return tqdm(**kwargs)
-
-
-def figure_png(figure: Figure) -> bytes:
-    """The figure rendered as PNG bytes (what an ``ipywidgets.Image`` shows)."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
-
-
-def _display(obj, **kwargs):
-    from IPython.display import display
-    return display(obj, **kwargs)
-
-
-def show_figure(figure: Figure, handle=None) -> None:
-    """Display ``figure`` as a PNG image (whatever the matplotlib backend), or replace what
-    ``handle`` (a display handle) shows with it."""
-    from IPython.display import Image
-
-    picture = Image(data=figure_png(figure))
-    if handle is not None:
-        handle.update(picture)
-    else:
-        _display(picture)
+from labkit.frontend import display, figure_png, show_figure, widget_frontend
+from labkit.plots import new_figure
 
 
 class FigureWidget:
@@ -96,67 +28,9 @@ class FigureWidget:
 
     def _ipython_display_(self) -> None:
         if widget_frontend():
-            _display(self.widget)
+            display(self.widget)
         else:
             show_figure(self.figure)
-
-
-class LiveLossPlot:
-    """Shows training progress: a live plot in a widget front end, printed lines elsewhere.
-
-    In widget mode the plot is redrawn at most every ``min_interval`` seconds and, when training
-    ends, replaced by a static figure, so saved notebooks keep the final curves. In text mode a
-    line is printed for the first and last epoch and about ten in between.
-    """
-
-    def __init__(self, epochs: int, mode: str | bool = "auto", min_interval: float = 0.5) -> None:
-        if mode not in ("auto", "widget", "text", True, False):
-            raise ValueError(f"plot must be 'auto', 'widget', 'text', True or False, got {mode!r}")
-        self.enabled = mode is not False
-        self.widget = self.enabled and (mode == "widget" or (mode in ("auto", True) and widget_frontend()))
-        self.epochs = epochs
-        self.every = max(1, math.ceil(epochs / 10))
-        self.min_interval = min_interval
-        self._last_draw = -math.inf
-        self.lines: list[str] = []
-        if self.widget:
-            import ipywidgets
-            self.image = ipywidgets.Image(format="png")
-            self.handle = _display(self.image, display_id=True) if in_kernel() else None
-
-    @staticmethod
-    def format_row(row: dict[str, float], epochs: int) -> str:
-        width = len(str(epochs))
-        values = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
-        return f"epoch {int(row['epoch']):>{width}}/{epochs}  {values}"
-
-    def update(self, history: History, *, force: bool = False) -> None:
-        """Show the latest epoch of ``history``."""
-        if not self.enabled or not len(history):
-            return
-        row = history.rows[-1]
-        epoch = int(row["epoch"])
-        if self.widget:
-            now = time.monotonic()
-            if force or now - self._last_draw >= self.min_interval:
-                self._last_draw = now
-                self.image.value = figure_png(plot_history(history))
-        elif force or epoch == 1 or epoch == self.epochs or epoch % self.every == 0:
-            line = self.format_row(row, self.epochs)
-            if not self.lines or self.lines[-1] != line:
-                self.lines.append(line)
-                from tqdm.auto import tqdm
-                tqdm.write(line)
-
-    def close(self, history: History, message: str = "") -> None:
-        """Training ended: show the last epoch, then leave a static figure in a notebook."""
-        if not self.enabled or not len(history):
-            return
-        self.update(history, force=True)
-        if message:
-            print(message)
-        if in_kernel():
-            show_figure(plot_history(history), self.handle if self.widget else None)
 
 
 # --- the gradient-descent explorer (lab 01) ----------------------------------------------------

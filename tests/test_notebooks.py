@@ -50,7 +50,7 @@ EXPECTATIONS = {"00_setup": _setup, "01_linear_regression": _linear_regression, 
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("build")
     return {r.name: r for r in run_curriculum(mode="smoke", notebooks=str(REPO / "notebooks"),
-                                              out=str(out), progress=False, timeout=300)}
+                                              out=str(out), progress=False)}
 
 
 @pytest.mark.parametrize("lab", [p.stem for p in discover(REPO / "notebooks")])

@@ -51,3 +51,10 @@ def test_pyproject_declares_ranges_not_pins_and_the_cli():
         assert "==" not in requirement, f"{requirement}: declare a range, not a pin (Colab keeps its torch)"
     assert project["scripts"]["labkit"] == "labkit.cli:main"
     assert "nbval" in " ".join(project["optional-dependencies"]["dev"])
+
+
+def test_nbval_cell_timeout_is_the_smoke_cell_timeout():
+    from labkit.mode import SMOKE_CELL_TIMEOUT
+
+    addopts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["addopts"]
+    assert f"--nbval-cell-timeout={SMOKE_CELL_TIMEOUT}" in addopts.split()

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from labkit.history import History
-from labkit.widgets import GDExplorer, LiveLossPlot, gd_trajectory, mse_loss_1d, mse_loss_grid_1d
+from labkit.liveplot import LiveLossPlot
+from labkit.widgets import GDExplorer, gd_trajectory, mse_loss_1d, mse_loss_grid_1d
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Sequence
 from labkit.data.cache import data_dir
 from labkit.data.registry import DatasetEntry, RemoteFile, file_checksum
 from labkit.files import atomic_write
-from labkit.widgets import progress_bar
+from labkit.progress import progress_bar
 
 USER_AGENT = "labkit (course kit; +https://pypi.org/project/labkit/)"
 

@@ -11,6 +11,7 @@ from typing import Iterator
 
 import torch
 
+from labkit.arguments import check_positive_int
 from labkit.device import get_device
 
 
@@ -32,8 +33,7 @@ class DeviceLoader:
         if len(lengths) != 1:
             shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
             raise ValueError(f"all tensors need the same number of rows (first dimension); got shapes {shapes}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         self.device = get_device(device)
         self.tensors = tuple(t.to(self.device, non_blocking=True) for t in tensors)
         self.batch_size = batch_size

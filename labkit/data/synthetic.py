@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from labkit.arguments import check_positive_int
+
 HOUSE_FEATURES = ("area_m2", "bedrooms", "age_years")
 # price in thousands = 3.0 * area + 12.0 * bedrooms - 1.5 * age + 40, plus Gaussian noise
 HOUSE_WEIGHTS = (3.0, 12.0, -1.5)
@@ -25,9 +27,9 @@ class RegressionData:
 
 
 def _check_count(n: int, name: str = "n_samples", multiple: int = 1) -> None:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < multiple or n % multiple:
-        need = f"a positive multiple of {multiple}" if multiple > 1 else "a positive integer"
-        raise ValueError(f"{name} must be {need}, got {n!r}")
+    check_positive_int(n, name)
+    if n % multiple:
+        raise ValueError(f"{name} must be a positive multiple of {multiple}, got {n!r}")
 
 
 def house_prices(n_samples: int = 200, *, noise: float = 20.0, seed: int = 0) -> RegressionData:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-_EXPORTS = {"GradingError": "course", "CELL_TIMEOUT": "course", "Grade": "grader", "grade": "grader",
+_EXPORTS = {"GradingError": "course", "Grade": "grader", "grade": "grader",
             "ReleaseError": "editions", "release": "editions"}
 __all__ = sorted(_EXPORTS)
 

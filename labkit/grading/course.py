@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from labkit.mode import SMOKE_CELL_TIMEOUT
 from labkit.runner import discover, environment_variables, select
 
 COURSE_ID = "labkit"
-CELL_TIMEOUT = 300   # seconds per cell while grading; nbgrader's own default (30 s) is too short for training
 
 
 NBGRADER_CONFIG = """\
@@ -48,7 +48,7 @@ def find_labs(source: str | os.PathLike, labs: Sequence[str] = ()) -> dict[str, 
     return {path.stem: path for path in select(discover(source), labs)}
 
 
-def nbgrader_config(root: Path, timeout: int = CELL_TIMEOUT):
+def nbgrader_config(root: Path, timeout: int = SMOKE_CELL_TIMEOUT):
     """The traitlets Config for a course at ``root``: our executor and a per-cell ``timeout``."""
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
                                         LimitOutput, SaveAutoGrades)
@@ -72,7 +72,7 @@ def nbgrader_config(root: Path, timeout: int = CELL_TIMEOUT):
     return config
 
 
-def nbgrader_api(root: Path, timeout: int = CELL_TIMEOUT):
+def nbgrader_api(root: Path, timeout: int = SMOKE_CELL_TIMEOUT):
     """nbgrader's Python API for the course at ``root``."""
     from nbgrader.apps import NbGraderAPI
 
@@ -87,7 +87,7 @@ def check(result: dict, what: str) -> None:
         raise GradingError(f"nbgrader could not {what}:\n{detail or result.get('error', '')}")
 
 
-def build_course(labs: dict[str, Path], root: str | os.PathLike, timeout: int = CELL_TIMEOUT) -> Path:
+def build_course(labs: dict[str, Path], root: str | os.PathLike, timeout: int = SMOKE_CELL_TIMEOUT) -> Path:
     """Copy each lab into ``root/source/<lab>/`` and run nbgrader generate_assignment on it.
 
     Creates or updates ``root/gradebook.db`` (assignments, cells, checksums, points) and writes the

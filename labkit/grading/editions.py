@@ -18,9 +18,10 @@ from typing import Callable, Sequence
 import nbformat
 
 from labkit.files import atomic_write
-from labkit.grading.course import (CELL_TIMEOUT, GradingError, build_course, find_labs,
+from labkit.grading.course import (GradingError, build_course, find_labs,
                                    grading_environment, nbgrader_config)
 from labkit.grading.repair import grade_id
+from labkit.mode import SMOKE_CELL_TIMEOUT
 from labkit.runner import environment_variables
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
@@ -76,7 +77,7 @@ def validate(path: Path, *, invert: bool, timeout: int) -> list[str]:
 
 
 def release(source: str | os.PathLike = "notebooks", out: str | os.PathLike = "release",
-            labs: Sequence[str] = (), *, timeout: int = CELL_TIMEOUT, execute: bool = True,
+            labs: Sequence[str] = (), *, timeout: int = SMOKE_CELL_TIMEOUT, execute: bool = True,
             echo: Callable[[str], None] = print) -> list[Path]:
     """Build, check and write the student edition of each lab to ``out/<lab>.ipynb``.
 

@@ -25,10 +25,11 @@ from typing import Callable
 import nbformat
 
 from labkit.files import atomic_write
-from labkit.grading.course import CELL_TIMEOUT, build_course, find_labs, grading_environment
+from labkit.grading.course import build_course, find_labs, grading_environment
 from labkit.grading.gradebook import make_template, merge_submission
 from labkit.grading.repair import MalformedSubmission, read_submission, repair
 from labkit.grading.submissions import Submission, collect
+from labkit.mode import SMOKE_CELL_TIMEOUT
 
 CSV_COLUMNS = ["student", "lab", "score", "max_score", "status", "notes"]
 
@@ -53,7 +54,7 @@ def lab_points(notebook: nbformat.NotebookNode) -> float:
 
 
 def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebooks",
-          out: str | os.PathLike = "grading", jobs: int = 1, timeout: int = CELL_TIMEOUT,
+          out: str | os.PathLike = "grading", jobs: int = 1, timeout: int = SMOKE_CELL_TIMEOUT,
           progress: bool = True, echo: Callable[[str], None] = print) -> list[Grade]:
     """Grade every submission in ``submissions`` against the labs in ``source``.
 
@@ -108,7 +109,7 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
 def _grade_in_workers(ready, course: Path, out: Path, points: dict[str, float], jobs: int,
                       timeout: int, progress: bool) -> list[Grade]:
     from labkit.data.cache import data_dir
-    from labkit.widgets import progress_bar
+    from labkit.progress import progress_bar
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     grades = []

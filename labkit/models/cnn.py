@@ -6,7 +6,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from labkit.models.placement import check_dropout, check_positive_int, place
+from labkit.arguments import check_positive_int, check_probability
+from labkit.models.placement import place
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -66,7 +67,7 @@ def small_cnn(num_classes: int = 10, in_channels: int = 1, channels: Sequence[in
     check_positive_int(in_channels, "in_channels")
     for i, width in enumerate(channels):
         check_positive_int(width, f"channels[{i}]")
-    dropout = check_dropout(dropout)
+    dropout = check_probability(dropout, "dropout")
     side = image_size
     for _ in channels:
         side = conv_output_size(side, 2, stride=2)           # each block halves the side

@@ -6,7 +6,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from labkit.models.placement import check_dropout, check_positive_int, place
+from labkit.arguments import check_positive_int, check_probability
+from labkit.models.placement import place
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
                "leaky_relu": nn.LeakyReLU}
@@ -32,7 +33,7 @@ def mlp(sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0,
     for i, size in enumerate(sizes):
         check_positive_int(size, f"sizes[{i}]")
     activation_layer(activation)                     # validates the name
-    dropout = check_dropout(dropout)
+    dropout = check_probability(dropout, "dropout")
     layers: list[nn.Module] = [nn.Flatten()]
     for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
         layers += [nn.Linear(n_in, n_out), activation_layer(activation)]
