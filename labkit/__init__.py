@@ -7,6 +7,7 @@ from labkit import checks, data, device, metrics, mode, models, report  # noqa: 
 from labkit.doctor import banner, doctor  # noqa: E402
 from labkit.device import describe, get_device, seed_everything  # noqa: E402
 from labkit.history import History  # noqa: E402
+from labkit.outputs import output_dir  # noqa: E402
 from labkit.report import record  # noqa: E402
 from labkit.train import evaluate, fit  # noqa: E402
 
@@ -14,7 +15,7 @@ from labkit.train import evaluate, fit  # noqa: E402
 _LAZY_MODULES = ("plots", "widgets")
 
 __all__ = ["History", "banner", "checks", "data", "describe", "device", "doctor", "evaluate", "fit", "get_device",
-           "metrics", "mode", "models", "plots", "record", "report", "seed_everything", "widgets"]
+           "metrics", "mode", "models", "output_dir", "plots", "record", "report", "seed_everything", "widgets"]
 
 
 def __getattr__(name: str):

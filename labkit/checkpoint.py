@@ -10,7 +10,8 @@ import torch
 from labkit.files import atomic_write
 
 FORMAT = "labkit-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)     # version 1: one optimiser, no random-number state
 
 
 class CheckpointError(RuntimeError):
@@ -42,7 +43,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a labkit checkpoint (no '{FORMAT}' marker); "
                               "it was left untouched")
-    if state.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {state.get('version')}, "
-                              f"this labkit reads version {VERSION}")
+    if state.get("version") not in READABLE_VERSIONS:
+        raise CheckpointError(f"{path} has checkpoint version {state.get('version')}; this labkit reads "
+                              f"versions {', '.join(map(str, READABLE_VERSIONS))}. It was left untouched.")
     return state

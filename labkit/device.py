@@ -1,13 +1,13 @@
-"""Where to compute and in what precision: device choice, autocast policy, seeding, banner."""
+"""Where to compute and in what precision: device choice, autocast policy, banner."""
 from __future__ import annotations
 
 import os
-import random
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
-import numpy as np
 import torch
+
+from labkit.randomness import seed_everything  # noqa: F401  (labkit.device.seed_everything)
 
 DEVICE_ENV = "LABKIT_DEVICE"
 DEVICE_KINDS = ("cuda", "mps", "cpu")
@@ -99,7 +99,7 @@ class Precision:
         return torch.autocast(self.device_type, dtype=self.dtype)
 
     def scaler(self) -> torch.amp.GradScaler:
-        """A GradScaler: active for fp16, a transparent no-op otherwise."""
+        """A GradScaler: active for fp16 (on CUDA or the CPU), a transparent no-op otherwise."""
         return torch.amp.GradScaler(self.device_type if self.grad_scaler else "cpu", enabled=self.grad_scaler)
 
 
@@ -108,20 +108,19 @@ def policy_for(device_type: str, capability: tuple[int, int] | None = None,
     """The precision policy for a device type (and CUDA compute capability).
 
     auto: bf16 on CUDA with compute capability >= 8.0 (Ampere, Hopper), fp16 with a GradScaler on
-    older CUDA GPUs (Colab's T4 is 7.5), plain fp32 on CPU and MPS.
+    7.x (Volta, Turing: Colab's T4 is 7.5, whose tensor cores run fp16), plain fp32 below 7.0
+    (Pascal's fp16 is slow) and on CPU and MPS. Explicit "fp16" works on the CPU too (CPU autocast
+    with a CPU GradScaler): slower than fp32 there, but it shows fp16 overflow and loss scaling.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if precision == "auto":
-        if device_type != "cuda":
+        if device_type != "cuda" or capability is None or capability < (7, 0):
             return Precision(device_type, None)
-        precision = "bf16" if capability is not None and capability >= (8, 0) else "fp16"
+        precision = "bf16" if capability >= (8, 0) else "fp16"
     if precision == "fp32":
         return Precision(device_type, None)
     if precision == "fp16":
-        if device_type != "cuda":
-            raise ValueError(f"fp16 training needs a CUDA GPU (this device is {device_type}); "
-                             "use precision='fp32' or 'bf16'")
         return Precision(device_type, torch.float16, grad_scaler=True)
     return Precision(device_type, torch.bfloat16)
 
@@ -131,17 +130,6 @@ def precision_policy(device: str | torch.device | None = None, precision: str = 
     dev = get_device(device)
     capability = torch.cuda.get_device_capability(dev) if dev.type == "cuda" else None
     return policy_for(dev.type, capability, precision)
-
-
-def seed_everything(seed: int) -> int:
-    """Seed Python, NumPy and torch (all devices) so a run can be repeated. Returns the seed."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-    seed = int(seed)
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-    return seed
 
 
 def describe(device: str | torch.device | None = None) -> str:

@@ -11,7 +11,8 @@ class History:
     def __init__(self, rows: list[dict[str, float]] | None = None) -> None:
         self.rows: list[dict[str, float]] = list(rows or [])
         self.stopped_early = False
-        self.best_epoch: int | None = None
+        self.best_epoch: int | None = None        # the epoch with the best monitored value
+        self.restored_epoch: int | None = None    # set when fit put that epoch's weights back
 
     def append(self, row: dict[str, float]) -> None:
         self.rows.append(dict(row))
@@ -35,13 +36,15 @@ class History:
         return self[key][-1]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "stopped_early": self.stopped_early, "best_epoch": self.best_epoch}
+        return {"rows": self.rows, "stopped_early": self.stopped_early, "best_epoch": self.best_epoch,
+                "restored_epoch": self.restored_epoch}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "History":
         history = cls(data.get("rows", []))
         history.stopped_early = bool(data.get("stopped_early", False))
         history.best_epoch = data.get("best_epoch")
+        history.restored_epoch = data.get("restored_epoch")
         return history
 
     def __repr__(self) -> str:

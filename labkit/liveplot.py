@@ -68,13 +68,14 @@ class LiveLossPlot:
                 tqdm.write(line)
 
     def close(self, history: History, message: str = "") -> None:
-        """Training ended: show the last epoch, then leave a static figure in a notebook."""
-        if not self.enabled or not len(history):
-            return
-        self.update(history, force=True)
+        """Training ended: show the last epoch and ``message`` (printed even without a plot), then
+        leave a static figure in a notebook."""
+        shown = self.enabled and len(history) > 0
+        if shown:
+            self.update(history, force=True)
         if message:
             print(message)
-        if in_kernel():
+        if shown and in_kernel():
             from labkit.plots import plot_history
 
             show_figure(plot_history(history), self.handle if self.widget else None)

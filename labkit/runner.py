@@ -180,8 +180,10 @@ def run_curriculum(wanted: Sequence[str] = (), *, mode: str = "auto", notebooks:
           f"`make run MODE=smoke|full` or `labkit run --mode smoke|full`)")
     device = device_label()
     results = []
-    # Headless kernels print lines instead of widgets, and see the mode outside the parameters cell.
-    with environment_variables(LABKIT_WIDGETS="0", LABKIT_MODE=resolved):
+    # Headless kernels print lines instead of widgets, see the mode outside the parameters cell, and
+    # write their files (labkit.output_dir) under out/outputs/, never beside the notebooks.
+    outputs = str((out_dir / "outputs").resolve())
+    with environment_variables(LABKIT_WIDGETS="0", LABKIT_MODE=resolved, LABKIT_OUTPUT_DIR=outputs):
         for path in labs:
             print(f"\n== {path.stem} ==", flush=True)
             result = run_lab(path, out_dir, resolved, device, timeout=timeout, progress=progress)

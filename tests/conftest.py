@@ -16,6 +16,7 @@ os.environ["LABKIT_MODE"] = "smoke"
 os.environ.pop("LABKIT_DEVICE", None)
 
 REPO = Path(__file__).resolve().parents[1]
+os.environ["LABKIT_OUTPUT_DIR"] = str(REPO / "build" / "test-outputs")   # files labs write, never notebooks/
 
 
 @pytest.fixture(autouse=True)
@@ -74,3 +75,16 @@ def loopback() -> Iterator[LoopbackServer]:
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """tests/gpu is the CUDA layer: skipped, with the reason, wherever no CUDA GPU is present (CI
+    never has one). `make test-gpu` runs it alone on a GPU machine and installs nothing."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU: run `make test-gpu` on a machine with one")
+    for item in items:
+        if "gpu" in item.path.relative_to(REPO).parts[:2]:
+            item.add_marker(skip)

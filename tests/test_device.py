@@ -46,7 +46,9 @@ def test_mps_requested_without_mps(monkeypatch):
 
 
 @pytest.mark.parametrize("capability, name, scaler", [((9, 0), "bf16", False), ((8, 0), "bf16", False),
-                                                      ((7, 5), "fp16 + GradScaler", True)])
+                                                      ((7, 5), "fp16 + GradScaler", True),
+                                                      ((7, 0), "fp16 + GradScaler", True),
+                                                      ((6, 1), "fp32", False), ((3, 7), "fp32", False)])
 def test_cuda_policy_follows_compute_capability(capability, name, scaler):
     policy = policy_for("cuda", capability)
     assert policy.name == name and policy.grad_scaler is scaler
@@ -62,8 +64,8 @@ def test_cpu_policy_is_fp32_and_autocast_is_a_no_op():
 
 def test_explicit_precisions_and_errors():
     assert policy_for("cpu", precision="bf16").dtype == torch.bfloat16
-    with pytest.raises(ValueError, match="fp16 training needs a CUDA GPU"):
-        policy_for("cpu", precision="fp16")
+    cpu_fp16 = policy_for("cpu", precision="fp16")
+    assert cpu_fp16.dtype == torch.float16 and cpu_fp16.grad_scaler and cpu_fp16.scaler().is_enabled()
     with pytest.raises(ValueError, match="unknown precision"):
         policy_for("cpu", precision="fp8")
     assert precision_policy("cpu").name == "fp32"

@@ -23,7 +23,8 @@ def labs(tmp_path_factory):
     _write(folder, "01_good.ipynb", "from labkit.report import record",
            "record('answer', 42)\nrecord('mode_seen', MODE)")
     _write(folder, "02_broken.ipynb", "x = 1", "raise ValueError('boom')")
-    _write(folder, "03_after.ipynb", "from labkit.report import record\nrecord('ran', True)")
+    _write(folder, "03_after.ipynb", "from labkit.report import record\nrecord('ran', True)",
+           "import labkit\n(labkit.output_dir('03_after') / 'weights.txt').write_text('saved')")
     (folder / "scratch.ipynb").write_text("not a lab")          # ignored: not named NN_*
     return folder
 
@@ -42,6 +43,13 @@ def test_every_lab_runs_and_failures_are_located(report):
     broken = results[1]
     assert broken.error == "cell 3 (`raise ValueError('boom')`): ValueError: boom"   # source position
     assert (out / "02_broken.ipynb").exists()                  # the executed copy, for inspection
+
+
+def test_files_a_lab_writes_go_to_the_build_folder_not_beside_the_notebooks(report, labs):
+    _, out = report
+    assert (out / "outputs" / "03_after" / "weights.txt").read_text() == "saved"
+    assert sorted(p.name for p in labs.iterdir()) == ["01_good.ipynb", "02_broken.ipynb", "03_after.ipynb",
+                                                      "scratch.ipynb"]
 
 
 def test_report_json_has_the_documented_shape(report):

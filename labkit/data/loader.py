@@ -35,7 +35,10 @@ class DeviceLoader:
             raise ValueError(f"all tensors need the same number of rows (first dimension); got shapes {shapes}")
         check_positive_int(batch_size, "batch_size")
         self.device = get_device(device)
-        self.tensors = tuple(t.to(self.device, non_blocking=True) for t in tensors)
+        # Asynchronous only from the host to a GPU: a non-blocking copy back to the host may be
+        # read before it has arrived.
+        self.tensors = tuple(t.to(self.device, non_blocking=t.device.type == "cpu" and self.device.type == "cuda")
+                             for t in tensors)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
