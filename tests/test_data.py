@@ -1,24 +1,82 @@
+import os
+
 import numpy as np
 import pytest
 import torch
 
-from labkit.data import (CacheDirError, DatasetEntry, DeviceLoader, RemoteFile, data_dir, get_entry,
+from labkit.data import (CacheDir, CacheDirError, DatasetEntry, DeviceLoader, RemoteFile, data_dir,
+                         data_dir_environment, data_dirs, default_data_dir, describe_data_dirs, get_entry,
                          house_prices, register, two_class, xor)
+from labkit.data.cache import search_path
 from labkit.data.registry import REGISTRY
 
 
 def test_cache_dir_follows_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("LABKIT_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert data_dir() == tmp_path / "cache" and (tmp_path / "cache").is_dir()
+    assert [(d.path, d.kind, d.writable) for d in data_dirs()] == [
+        (tmp_path / "cache", "shared", True), (tmp_path / "xdg" / "labkit", "user", True)]
+
+
+def test_unwritable_shared_cache_falls_back_to_the_user_cache(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me")
+    monkeypatch.setenv("LABKIT_DATA_DIR", str(blocker / "cache"))      # a path under a file: even root can't
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data_dir() == tmp_path / "xdg" / "labkit"
+    shared, user = data_dirs()
+    assert not shared.writable and "Not a directory" in shared.problem and user.writable
+    assert describe_data_dirs() == (f"reads {blocker / 'cache'} (read-only: Not a directory), then "
+                                    f"{tmp_path / 'xdg' / 'labkit'}; downloads go to {tmp_path / 'xdg' / 'labkit'}")
+    assert blocker.read_text() == "keep me"
 
 
 def test_unwritable_cache_dir_says_how_to_fix_it(tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("keep me")
-    monkeypatch.setenv("LABKIT_DATA_DIR", str(blocker / "cache"))      # a path under a file
-    with pytest.raises(CacheDirError, match="cannot use .* as the data cache.*LABKIT_DATA_DIR"):
+    monkeypatch.setenv("LABKIT_DATA_DIR", str(blocker / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "xdg"))
+    with pytest.raises(CacheDirError, match=r"cannot use any data cache: .*a-file/cache \(Not a directory\); "
+                                            r".*a-file/xdg/labkit \(Not a directory\)\. Point LABKIT_DATA_DIR at "
+                                            r"a folder you can write to, e\.g\. `export LABKIT_DATA_DIR=.*a-file/cache:"
+                                            r"/tmp/labkit-data`"):
         data_dir()
+    with pytest.raises(CacheDirError, match="cannot use .*a-file/given as the data cache.*LABKIT_DATA_DIR"):
+        data_dir(blocker / "given")
+    assert describe_data_dirs().endswith("NOT WRITABLE: " + _message(data_dir))
     assert blocker.read_text() == "keep me"
+
+
+def _message(call) -> str:
+    with pytest.raises(CacheDirError) as err:
+        call()
+    return str(err.value)
+
+
+def test_search_path_lists_shared_folders_then_the_user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_DATA_DIR", f"{tmp_path / 'a'}{os.pathsep}{tmp_path / 'b'}{os.pathsep}")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert [d.path for d in search_path()] == [tmp_path / "a", tmp_path / "b", tmp_path / "xdg" / "labkit"]
+    assert default_data_dir() == tmp_path / "a" and not (tmp_path / "a").exists()      # looking writes nothing
+    monkeypatch.setenv("LABKIT_DATA_DIR", str(tmp_path / "xdg" / "labkit"))              # listed once
+    assert [d.kind for d in search_path()] == ["shared"]
+    monkeypatch.delenv("LABKIT_DATA_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert [d.path for d in search_path()] == [tmp_path / "home" / ".cache" / "labkit"]
+    assert search_path(tmp_path / "given") == [CacheDir(tmp_path / "given", "given")]
+
+
+def test_a_child_with_another_home_searches_the_same_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_DATA_DIR", str(tmp_path / "shared"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    parent = [d.path for d in search_path()]
+    env = data_dir_environment()
+    assert list(env) == ["LABKIT_DATA_DIR"]
+    monkeypatch.setenv("LABKIT_DATA_DIR", env["LABKIT_DATA_DIR"])                        # what the child sees
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "child-home" / ".cache"))
+    assert [d.path for d in search_path()] == parent + [tmp_path / "child-home" / ".cache" / "labkit"]
 
 
 def test_registry_entries_validate_and_unknown_names_suggest(monkeypatch):

