@@ -43,9 +43,18 @@ def widget_frontend() -> bool:
 
 
 def display(obj: Any, **kwargs: Any) -> Any:
-    """IPython's ``display`` (imported only when something is shown)."""
+    """IPython's ``display`` (imported only when something is shown).
+
+    An ipywidgets 7 widget (Colab's) shows itself through ``_ipython_display_``, which drops a
+    ``display_id``; it is displayed here as its widget-view bundle instead, so the handle can
+    later replace it (the live plot's final figure).
+    """
     from IPython.display import display as ipython_display
 
+    if kwargs.get("display_id") and hasattr(obj, "_ipython_display_") and not hasattr(obj, "_repr_mimebundle_"):
+        view = {"version_major": 2, "version_minor": 0, "model_id": obj.model_id}
+        bundle = {"text/plain": repr(obj), "application/vnd.jupyter.widget-view+json": view}
+        return ipython_display(bundle, raw=True, **kwargs)
     return ipython_display(obj, **kwargs)
 
 

@@ -41,7 +41,8 @@ def listed(lines: list[str]) -> dict[str, str]:
 def test_the_lab_extra_covers_the_package_and_jupyter():
     lab = expand("lab")
     assert expand().items() <= lab.items()
-    assert {"jupyterlab", "nbgrader", "papermill", "ipykernel"} <= lab.keys()
+    assert {"jupyterlab", "nbgrader", "papermill", "ipykernel", "ipywidgets"} <= lab.keys()
+    assert "ipywidgets" in expand("run")        # headless runs and grading build the labs' widgets too
     assert "pytest" not in lab and "playwright" not in lab         # test tools stay in dev
 
 
