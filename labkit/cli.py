@@ -1,18 +1,62 @@
-"""Command line: `labkit doctor`, `labkit run`, `labkit release` and `labkit grade`."""
+"""Command line: `labkit doctor`, `labkit run`, `labkit release` and `labkit grade`.
+
+Exit status: 0 when all went well; 1 when something ran and failed (a lab, a release check,
+nbgrader) or the doctor found a problem; 2 for bad input (arguments, paths, environment variables),
+told in one line on stderr; 130 when stopped by Ctrl-C.
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
-from labkit.mode import FULL_CELL_TIMEOUT, SMOKE_CELL_TIMEOUT
+from labkit.arguments import check_positive_int
+from labkit.mode import FULL_CELL_TIMEOUT, MODE_ENV, SMOKE_CELL_TIMEOUT, default
+
+INTERRUPTED = 130          # 128 + SIGINT: what shells report for a program stopped by Ctrl-C
+
+
+def _fail(command: str, message: object, status: int = 2) -> int:
+    """Print ``labkit COMMAND: message`` on stderr and return ``status``."""
+    print(f"labkit {command}: {message}", file=sys.stderr)
+    return status
+
+
+def _at_least_one(text: str) -> int:
+    """argparse type for seconds and counts: a whole number of at least 1."""
+    try:
+        return check_positive_int(int(text), "value")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
+
+
+def _output_folder_problem(out: str) -> str | None:
+    """Why ``--out`` cannot be used as an output folder, or None if it can."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        return f"--out {out} is a file, not a folder; pass --out with a folder (it is created if missing)"
+    return None
 
 
 def _doctor(args: argparse.Namespace) -> int:
     from labkit.doctor import doctor
 
-    doctor(check_network=not args.no_network)
-    return 0
+    facts = doctor(check_network=not args.no_network)
+    return 1 if facts["problems"] else 0
+
+
+def _mode(args: argparse.Namespace) -> str:
+    """--mode if given, else $LABKIT_MODE (smoke | full | auto), else auto.
+
+    Kept as named ("auto" is not resolved here) so the runner can say truthfully whether it
+    auto-detected the mode or was asked for one. An invalid $LABKIT_MODE raises ValueError.
+    """
+    if args.mode is not None:
+        return args.mode
+    default()                          # validates $LABKIT_MODE; the error names it and the choices
+    return os.environ.get(MODE_ENV, "").strip().lower() or "auto"
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -21,14 +65,18 @@ def _run(args: argparse.Namespace) -> int:
     except ImportError:
         print("labkit run needs papermill and ipykernel: pip install 'labkit[run]'", file=sys.stderr)
         return 2
+    from labkit.device import DeviceUnavailableError, get_device
     from labkit.runner import run_curriculum
 
+    if problem := _output_folder_problem(args.out):
+        return _fail("run", problem)
     try:
-        results = run_curriculum(args.labs, mode=args.mode, notebooks=args.notebooks, out=args.out,
+        mode = _mode(args)
+        get_device()                   # a bad $LABKIT_DEVICE fails here, before any lab starts
+        results = run_curriculum(args.labs, mode=mode, notebooks=args.notebooks, out=args.out,
                                  timeout=args.timeout, progress=not args.no_progress)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"labkit run: {err}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError, DeviceUnavailableError) as err:
+        return _fail("run", err)
     return 0 if all(r.status == "ok" for r in results) else 1
 
 
@@ -46,14 +94,14 @@ def _release(args: argparse.Namespace) -> int:
         return 2
     from labkit.grading import GradingError, release
 
+    if problem := _output_folder_problem(args.out):
+        return _fail("release", problem)
     try:
         release(args.notebooks, args.out, args.labs, timeout=args.timeout, execute=not args.no_execute)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"labkit release: {err}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError) as err:
+        return _fail("release", err)
     except GradingError as err:          # a check failed: nothing was released
-        print(f"labkit release: {err}", file=sys.stderr)
-        return 1
+        return _fail("release", err, 1)
     return 0
 
 
@@ -61,16 +109,19 @@ def _grade(args: argparse.Namespace) -> int:
     if not _needs_nbgrader("grade"):
         return 2
     from labkit.grading import GradingError, grade
+    from labkit.grading.grader import GradingInterrupted
 
+    if problem := _output_folder_problem(args.out):
+        return _fail("grade", problem)
     try:
         grade(args.submissions, source=args.notebooks, out=args.out, jobs=args.jobs,
               timeout=args.timeout, progress=not args.no_progress)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"labkit grade: {err}", file=sys.stderr)
-        return 2
+    except GradingInterrupted as stop:   # Ctrl-C: what was graded is saved, the message says what not
+        return _fail("grade", stop, INTERRUPTED)
+    except (OSError, ValueError) as err:
+        return _fail("grade", err)
     except GradingError as err:          # nbgrader could not set up the course
-        print(f"labkit grade: {err}", file=sys.stderr)
-        return 1
+        return _fail("grade", err, 1)
     return 0
 
 
@@ -82,11 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_doctor)
     run = sub.add_parser("run", help="execute the labs with papermill and write build/report.{md,json}")
     run.add_argument("labs", nargs="*", help="labs to run, by number or name (default: all), e.g. 01 03")
-    run.add_argument("--mode", default="auto", choices=["auto", "smoke", "full"],
-                     help="smoke: quick CPU run; full: the real lab; auto: full when a GPU is present")
+    run.add_argument("--mode", default=None, choices=["auto", "smoke", "full"],
+                     help=f"smoke: quick CPU run; full: the real lab; auto: full when a GPU is present "
+                          f"(default: ${MODE_ENV}, else auto)")
     run.add_argument("--notebooks", default="notebooks", help="folder with the labs (default: notebooks)")
     run.add_argument("--out", default="build", help="where executed notebooks and reports go (default: build)")
-    run.add_argument("--timeout", type=int, default=None,
+    run.add_argument("--timeout", type=_at_least_one, default=None,
                      help=f"per-cell time limit in seconds (default {SMOKE_CELL_TIMEOUT} in smoke mode, "
                           f"{FULL_CELL_TIMEOUT} in full mode)")
     run.add_argument("--no-progress", action="store_true", help="hide the per-notebook progress bar")
@@ -96,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("labs", nargs="*", help="labs to release, by number or name (default: all)")
     release.add_argument("--notebooks", default="notebooks", help="folder with the labs (default: notebooks)")
     release.add_argument("--out", default="release", help="where the student editions go (default: release)")
-    release.add_argument("--timeout", type=int, default=SMOKE_CELL_TIMEOUT,
+    release.add_argument("--timeout", type=_at_least_one, default=SMOKE_CELL_TIMEOUT,
                          help=f"per-cell time limit in seconds for the checks (default {SMOKE_CELL_TIMEOUT})")
     release.add_argument("--no-execute", action="store_true",
                          help="skip running the notebooks (solutions pass, blank edition fails)")
@@ -106,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--notebooks", default="notebooks", help="folder with the labs (default: notebooks)")
     grade.add_argument("--out", default="grading",
                        help="grades.csv, feedback/ and the nbgrader course go here (default: grading)")
-    grade.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
-    grade.add_argument("--timeout", type=int, default=SMOKE_CELL_TIMEOUT,
+    grade.add_argument("--jobs", type=_at_least_one, default=1,
+                       help="submissions graded at once (default 1)")
+    grade.add_argument("--timeout", type=_at_least_one, default=SMOKE_CELL_TIMEOUT,
                        help=f"per-cell time limit in seconds (default {SMOKE_CELL_TIMEOUT})")
     grade.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     grade.set_defaults(func=_grade)
@@ -116,7 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:            # Ctrl-C anywhere else: no traceback, the shell's status
+        return _fail(args.command, "interrupted (Ctrl-C)", INTERRUPTED)
 
 
 if __name__ == "__main__":

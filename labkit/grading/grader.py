@@ -4,6 +4,10 @@ Every submission is read and repaired here, then graded by its own worker proces
 in smoke mode with a per-cell time limit; the results are merged one by one into the course
 gradebook at ``OUT/course`` (a normal nbgrader course directory, so ``nbgrader formgrader`` works
 on it). Nothing a student submits can stop the others from being graded.
+
+Ctrl-C stops a batch at once: no further submission starts, the running workers are killed, the
+submissions graded so far are saved as a finished batch would save them, and ``grade`` raises
+:class:`GradingInterrupted` (a KeyboardInterrupt) naming the submissions that were not graded.
 """
 from __future__ import annotations
 
@@ -16,11 +20,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 import nbformat
 
@@ -28,10 +34,13 @@ from labkit.files import atomic_write
 from labkit.grading.course import build_course, find_labs, grading_environment
 from labkit.grading.gradebook import make_template, merge_submission
 from labkit.grading.repair import MalformedSubmission, read_submission, repair
-from labkit.grading.submissions import Submission, collect
+from labkit.grading.submissions import Rejected, Submission, collect
 from labkit.mode import SMOKE_CELL_TIMEOUT
 
 CSV_COLUMNS = ["student", "lab", "score", "max_score", "status", "notes"]
+# A submission ready for a worker: the repaired copy, the repair notes and its hard time limit (s).
+Ready = tuple[Submission, Path, list[str], int]
+NOT_STARTED = "grading was interrupted before this submission started"
 
 
 @dataclass
@@ -45,6 +54,27 @@ class Grade:
     status: str
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0          # time its worker took (0 when it never ran)
+
+
+class GradingInterrupted(KeyboardInterrupt):
+    """Grading was stopped part-way (Ctrl-C). The rows of what was graded have been saved.
+
+    ``grades``: the rows of this batch that were saved (none if it stopped before saving);
+    ``not_graded``: the submissions that got no row, so an earlier batch's row for them is kept.
+    """
+
+    def __init__(self, grades: Sequence[Grade], not_graded: Sequence[Submission], saved_to: Path | None):
+        self.grades, self.not_graded, self.saved_to = list(grades), list(not_graded), saved_to
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        names = [f"{s.student}/{s.lab}" for s in self.not_graded]
+        listed = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        saved = (f"The {len(self.grades)} finished row(s) of this batch are saved in {self.saved_to}"
+                 if self.saved_to else "Nothing was saved")
+        return (f"grading was interrupted; {len(names)} submission(s) were not graded"
+                + (f": {listed}" if names else "") + " (their earlier rows, if any, are kept). "
+                f"{saved}. Run labkit grade again to grade the rest (rows are replaced, not duplicated).")
 
 
 def lab_points(notebook: nbformat.NotebookNode) -> float:
@@ -61,6 +91,9 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
     Writes ``out/grades.csv`` (one row per student and lab, kept across runs and replaced on
     re-grading), ``out/feedback/<student>/<lab>.html`` and the nbgrader course in ``out/course``,
     then returns the grades of this batch. ``jobs`` submissions are graded at a time.
+
+    Ctrl-C (KeyboardInterrupt) while the workers run kills them, saves the rows of the submissions
+    already graded and raises :class:`GradingInterrupted`, which names those that were not.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
@@ -73,6 +106,37 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
                          "are written; grade into another folder with --out")
     labs = find_labs(source)
     accepted, rejected = collect(submissions, labs)
+    try:
+        grades, ready, points = _prepare(accepted, rejected, labs, course, timeout, echo)
+    except KeyboardInterrupt:
+        raise GradingInterrupted([], accepted, None) from None
+    batch = _Batch()
+    try:
+        if ready:
+            _grade_in_workers(ready, course, out, points, jobs, timeout, progress, batch)
+    except KeyboardInterrupt:
+        batch.stop()
+    finally:
+        batch.remove_folders()
+    grades = sorted(grades + batch.grades, key=lambda g: (g.student, g.lab))
+    with _interrupts_ignored():        # a second Ctrl-C must not leave the two files disagreeing
+        _write_grades(out, grades)
+    echo(summary(grades))
+    echo(f"grades: {out / 'grades.csv'}   feedback: {out / 'feedback'}   gradebook: {course / 'gradebook.db'}")
+    if batch.stopped:
+        done = {(g.student, g.lab) for g in batch.grades}
+        not_graded = [sub for sub, *_ in ready if (sub.student, sub.lab) not in done]
+        raise GradingInterrupted(grades, not_graded, out / "grades.csv")
+    return grades
+
+
+def _prepare(accepted: list[Submission], rejected: list[Rejected], labs: dict[str, Path], course: Path,
+             timeout: int, echo: Callable[[str], None]) -> tuple[list[Grade], list[Ready], dict[str, float]]:
+    """Build the course for the labs submitted, then read and repair every submission.
+
+    Returns the grades already known (rejected and malformed files), the submissions ready for a
+    worker as (submission, repaired copy, repair notes, hard time limit), and each lab's points.
+    """
     needed = sorted({s.lab for s in accepted})
     if needed:
         echo(f"preparing {len(needed)} lab(s) for grading: {', '.join(needed)}")
@@ -82,7 +146,7 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
     points = {lab: lab_points(nb) for lab, nb in release.items()}
 
     grades = [Grade(r.student, r.lab, 0.0, points.get(r.lab), "rejected", [r.reason]) for r in rejected]
-    ready: list[tuple[Submission, Path, list[str], int]] = []
+    ready: list[Ready] = []
     for sub in accepted:
         try:
             notebook = read_submission(sub.path)
@@ -96,63 +160,173 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
         code_cells = sum(cell.cell_type == "code" for cell in repaired.notebook.cells)
         limit = timeout * (code_cells + 2) + 120      # the whole notebook, if every cell hit the limit
         ready.append((sub, copy, repaired.notes, limit))
-
-    if ready:
-        grades += _grade_in_workers(ready, course, out, points, jobs, timeout, progress)
-    grades.sort(key=lambda g: (g.student, g.lab))
-    _write_grades(out, grades)
-    echo(summary(grades))
-    echo(f"grades: {out / 'grades.csv'}   feedback: {out / 'feedback'}   gradebook: {course / 'gradebook.db'}")
-    return grades
+    return grades, ready, points
 
 
-def _grade_in_workers(ready, course: Path, out: Path, points: dict[str, float], jobs: int,
-                      timeout: int, progress: bool) -> list[Grade]:
-    from labkit.data.cache import data_dir
+@contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C for the duration of the block (in the main thread, where Python handles it)."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield                          # None: a handler not set from Python, which could not be restored
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def kill_worker(process: subprocess.Popen) -> None:
+    """Kill a grading worker now, with the notebook kernels it started; the caller reaps it.
+
+    The worker leads a process group of its own and Jupyter gives each kernel another, so every
+    group in the tree gets SIGKILL (the tree is listed with psutil where it is installed; a kernel
+    not listed stops itself within a second of its worker's death, as ipykernel watches its parent).
+    Where there are no process groups (Windows), the worker itself is killed.
+    """
+    if process.returncode is not None:            # already reaped: its pid may be reused by now
+        return
+    if not hasattr(os, "killpg"):
+        process.kill()
+        return
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGSTOP)     # frozen, it cannot start another kernel meanwhile
+    for group in {process.pid} | _descendant_groups(process.pid):
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+
+
+def _descendant_groups(pid: int) -> set[int]:
+    """The process groups of the processes below ``pid``, other than our own (empty without psutil)."""
+    try:
+        import psutil
+    except ImportError:
+        return set()
+    groups = set()
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return set()
+    for child in children:
+        with suppress(OSError):
+            groups.add(os.getpgid(child.pid))
+    return groups - {os.getpgrp()}
+
+
+class _Batch:
+    """The workers, private folders and finished grades of one batch, so that Ctrl-C can stop it.
+
+    Once ``stop()`` has been called no folder is made and no worker starts, and those running are killed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen] = set()
+        self.folders: list[Path] = []
+        self.grades: list[Grade] = []
+        self.stopped = False
+
+    def folder(self, student: str) -> Path | None:
+        """A new private working folder for ``student``'s worker (None once stopped)."""
+        with self._lock:
+            if self.stopped:
+                return None
+            # A folder of its own per submission, not a shared parent: ../ leads nowhere useful.
+            folder = Path(tempfile.mkdtemp(prefix=f"labkit-grade-{student}-"))
+            self.folders.append(folder)
+            return folder
+
+    def start(self, command: list[str], **options) -> subprocess.Popen | None:
+        """``subprocess.Popen(command, **options)``, remembered until ``finished`` (None once stopped)."""
+        with self._lock:
+            if self.stopped:
+                return None
+            process = subprocess.Popen(command, **options)
+            self._running.add(process)
+            return process
+
+    def finished(self, process: subprocess.Popen) -> None:
+        """Forget ``process``: its worker has exited and been reaped."""
+        with self._lock:
+            self._running.discard(process)
+
+    def stop(self) -> None:
+        """Start nothing more and kill the workers still running (Ctrl-C is ignored meanwhile)."""
+        with _interrupts_ignored(), self._lock:
+            self.stopped = True
+            for process in self._running:
+                kill_worker(process)
+
+    def remove_folders(self) -> None:
+        """Remove every working folder made for this batch (those already removed are skipped)."""
+        for folder in self.folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _grade_in_workers(ready: list[Ready], course: Path, out: Path, points: dict[str, float], jobs: int,
+                      timeout: int, progress: bool, batch: _Batch) -> None:
+    """Grade the ``ready`` submissions ``jobs`` at a time, adding each grade to ``batch.grades``.
+
+    On KeyboardInterrupt the batch is stopped (its workers killed) before the interrupt goes on.
+    """
+    from labkit.data.cache import data_dir_environment
     from labkit.progress import progress_bar
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    grades = []
     with tempfile.TemporaryDirectory(prefix="labkit-grade-") as scratch:
-        scratch = Path(scratch)
-        template = make_template(course / "gradebook.db", scratch / "template.db")
-        env = {**os.environ, **grading_environment(threads), "LABKIT_DATA_DIR": str(data_dir())}
+        template = make_template(course / "gradebook.db", Path(scratch) / "template.db")
+        env = {**os.environ, **grading_environment(threads), **data_dir_environment()}
         with ThreadPoolExecutor(jobs) as pool:
-            futures = {}
-            for sub, copy, notes, limit in ready:
-                # A folder of its own per submission, not a shared parent: ../ leads nowhere useful.
-                workdir = Path(tempfile.mkdtemp(prefix=f"labkit-grade-{sub.student}-"))
-                job = pool.submit(run_worker, sub, copy, workdir, template, timeout, limit, env)
-                futures[job] = (sub, notes, workdir)
-            bar = progress_bar(total=len(futures), desc="grading", unit="notebook", disable=not progress)
-            for future in as_completed(futures):
-                sub, notes, workdir = futures[future]
-                try:
-                    grades.append(_collect(future.result(), sub, notes, course, out, points[sub.lab]))
-                except Exception as err:  # one bad result must not lose the others
-                    grades.append(Grade(sub.student, sub.lab, 0.0, points[sub.lab], "failed",
-                                        notes + [f"{type(err).__name__}: {err}"]))
-                finally:
-                    shutil.rmtree(workdir, ignore_errors=True)
-                bar.set_postfix_str(f"{sub.student}/{sub.lab}")
-                bar.update()
-            bar.close()
-    return grades
+            bar = progress_bar(total=len(ready), desc="grading", unit="notebook", disable=not progress)
+            try:
+                futures = {pool.submit(run_worker, sub, copy, template, timeout, limit, env, batch):
+                           (sub, notes) for sub, copy, notes, limit in ready}
+                for future in as_completed(futures):
+                    sub, notes = futures[future]
+                    batch.grades.append(_graded(future.result, sub, notes, course, out, points[sub.lab]))
+                    bar.set_postfix_str(f"{sub.student}/{sub.lab}")
+                    bar.update()
+            except KeyboardInterrupt:
+                batch.stop()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            finally:
+                bar.close()
 
 
-def run_worker(sub: Submission, notebook: Path, workdir: Path, template: Path, timeout: int,
-               limit: float, env: dict[str, str]) -> dict:
+def _graded(result: Callable[[], dict], sub: Submission, notes: list[str], course: Path, out: Path,
+            max_score: float) -> Grade:
+    """The Grade of a finished worker (``result`` gives its result or raises); removes its folder."""
+    workdir = None
+    try:
+        outcome = result()
+        workdir = outcome.get("workdir")
+        return _collect(outcome, sub, notes, course, out, max_score)
+    except Exception as err:  # one bad result must not lose the others
+        return Grade(sub.student, sub.lab, 0.0, max_score, "failed", notes + [f"{type(err).__name__}: {err}"])
+    finally:
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_worker(sub: Submission, notebook: Path, template: Path, timeout: int, limit: float,
+               env: dict[str, str], batch: _Batch) -> dict:
     """Grade one submission in a child process with its own HOME, TMPDIR and working directory.
 
-    ``timeout`` is the per-cell limit; the process is killed after ``limit`` seconds in all.
+    ``timeout`` is the per-cell limit; the process is killed after ``limit`` seconds in all. The
+    result names the private working folder (``workdir``), which the caller removes.
     """
     start = time.perf_counter()
-    result = _run_worker(sub, notebook, workdir, template, timeout, limit, env)
-    return {**result, "seconds": time.perf_counter() - start}
+    workdir = batch.folder(sub.student)
+    if workdir is None:
+        return {"ok": False, "error": NOT_STARTED, "seconds": 0.0}
+    result = _run_worker(sub, notebook, workdir, template, timeout, limit, env, batch)
+    return {**result, "workdir": str(workdir), "seconds": time.perf_counter() - start}
 
 
 def _run_worker(sub: Submission, notebook: Path, workdir: Path, template: Path, timeout: int,
-                limit: float, env: dict[str, str]) -> dict:
+                limit: float, env: dict[str, str], batch: _Batch) -> dict:
     for folder in ("home", "tmp"):
         (workdir / folder).mkdir(parents=True)
     job = {"lab": sub.lab, "student": sub.student, "notebook": str(notebook), "gradebook": str(template),
@@ -160,15 +334,20 @@ def _run_worker(sub: Submission, notebook: Path, workdir: Path, template: Path, 
     (workdir / "job.json").write_text(json.dumps(job))
     env = {**env, "HOME": str(workdir / "home"), "TMPDIR": str(workdir / "tmp")}
     with open(workdir / "worker.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "labkit.grading.worker", str(workdir / "job.json")],
-                                   cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        # A session of its own: the terminal's Ctrl-C reaches the grader only, which stops the batch.
+        process = batch.start([sys.executable, "-m", "labkit.grading.worker", str(workdir / "job.json")],
+                              cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+        if process is None:
+            return {"ok": False, "error": NOT_STARTED}
         try:
             process.wait(timeout=limit)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            kill_worker(process)
             process.wait()
             return {"ok": False, "error": f"grading took longer than {limit} s and was stopped"}
+        finally:
+            batch.finished(process)
     result = workdir / "result.json"
     if not result.exists():
         tail = (workdir / "worker.log").read_text(errors="replace").strip().splitlines()[-5:]
