@@ -3,23 +3,26 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.labkit-installed
-MODE   ?= auto
+IPYWIDGETS7 := $(VENV)/compat/ipywidgets7
+COLAB_PINS  := $(lastword $(sort $(wildcard tests/data/colab-pins-*.txt)))
+MODE   ?=
 LABS   ?=
 JOBS   ?= 2
 SUBMISSIONS ?= submissions
 
-.PHONY: help install browser run test lab release grade clean
+.PHONY: help install browser run test test-gpu lab release grade clean
 
 help:
 	@echo "make run    execute every lab (MODE=auto|smoke|full, LABS='01 02'); report in build/"
 	@echo "make test   the whole test suite (unit, notebooks via papermill and nbval)"
+	@echo "make test-gpu  the CUDA test layer (tests/gpu) on a GPU machine; installs nothing"
 	@echo "make lab    open JupyterLab on notebooks/"
 	@echo "make release  student editions of every lab in release/ (checked: no solutions, tests fail blank)"
 	@echo "make grade SUBMISSIONS=dir [JOBS=2]  autograde dir/<student>/<lab>.ipynb into grading/"
 	@echo "make install  create $(VENV) and install labkit with its dev extras (run/test do this)"
 
-# Reinstalls only when pyproject.toml changes; otherwise instant.
-install: $(STAMP)
+# Reinstalls only when pyproject.toml (or the recorded Colab pins) changes; otherwise instant.
+install: $(STAMP) $(IPYWIDGETS7)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +30,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	-@$(MAKE) --no-print-directory browser
 	touch $(STAMP)
+
+# Colab's ipywidgets 7 beside the environment, not in it (--no-deps: nothing in $(VENV) changes):
+# tests/test_colab.py runs the widget tests with it first on PYTHONPATH.
+$(IPYWIDGETS7)/.installed: $(COLAB_PINS) | $(STAMP)
+	rm -rf $(IPYWIDGETS7)
+	$(BIN)/python -m pip install --quiet --no-deps --target $(IPYWIDGETS7) -c $(COLAB_PINS) 'ipywidgets>=7.7,<8' ipython_genutils
+	touch $@
 
 # The real-browser test drives Debian's chromium through playwright (never a downloaded browser).
 # Best effort: where it cannot be installed (not root, no apt) that test skips and says why.
@@ -37,10 +47,16 @@ browser:
 	  echo "chromium could not be installed: the browser test will skip (apt-get install chromium)"
 
 run: install
-	$(BIN)/labkit run --mode $(MODE) $(LABS)
+	$(BIN)/labkit run $(if $(MODE),--mode $(MODE)) $(LABS)
 
 test: install
 	$(BIN)/python -m pytest
+
+# The CUDA layer alone (skipped without a GPU). It installs nothing, since a GPU machine may have no
+# package index: .venv's Python when there is one, else $(PYTHON) with this checkout on PYTHONPATH.
+GPU_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+test-gpu:
+	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(GPU_PYTHON) -m pytest -p no:cacheprovider -o addopts= -q tests/gpu
 
 release: install
 	$(BIN)/labkit release $(LABS)
@@ -49,7 +65,7 @@ grade: install
 	$(BIN)/labkit grade $(SUBMISSIONS) --jobs $(JOBS)
 
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	LABKIT_OUTPUT_DIR="$(CURDIR)/build/outputs" $(BIN)/jupyter lab notebooks/
 
 clean:
 	rm -rf build .pytest_cache
