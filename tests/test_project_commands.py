@@ -9,7 +9,7 @@ MAKEFILE = (REPO / "Makefile").read_text()
 
 
 def _targets():
-    return {m.group(1): m.group(2) for m in re.finditer(r"^([a-z]+):[^\n=]*\n((?:\t[^\n]*\n)*)", MAKEFILE, re.M)}
+    return {m.group(1): m.group(2) for m in re.finditer(r"^([a-z-]+):[^\n=]*\n((?:\t[^\n]*\n)*)", MAKEFILE, re.M)}
 
 
 def test_readme_setup_is_exactly_make_run_and_make_test():
@@ -58,3 +58,10 @@ def test_nbval_cell_timeout_is_the_smoke_cell_timeout():
 
     addopts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["addopts"]
     assert f"--nbval-cell-timeout={SMOKE_CELL_TIMEOUT}" in addopts.split()
+
+
+def test_the_gpu_layer_has_its_own_target_that_installs_nothing():
+    assert re.search(r"^test-gpu:\s*$", MAKEFILE, re.M), "test-gpu must not depend on install"
+    recipe = _targets()["test-gpu"]
+    assert "-m pytest" in recipe and "tests/gpu" in recipe and "-o addopts=" in recipe
+    assert "pip" not in recipe
