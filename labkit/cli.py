@@ -7,13 +7,12 @@ told in one line on stderr; 130 when stopped by Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from labkit.arguments import check_positive_int
-from labkit.mode import FULL_CELL_TIMEOUT, MODE_ENV, SMOKE_CELL_TIMEOUT, default
+from labkit.mode import FULL_CELL_TIMEOUT, MODE_ENV, SMOKE_CELL_TIMEOUT, requested
 
 INTERRUPTED = 130          # 128 + SIGINT: what shells report for a program stopped by Ctrl-C
 
@@ -53,10 +52,7 @@ def _mode(args: argparse.Namespace) -> str:
     Kept as named ("auto" is not resolved here) so the runner can say truthfully whether it
     auto-detected the mode or was asked for one. An invalid $LABKIT_MODE raises ValueError.
     """
-    if args.mode is not None:
-        return args.mode
-    default()                          # validates $LABKIT_MODE; the error names it and the choices
-    return os.environ.get(MODE_ENV, "").strip().lower() or "auto"
+    return args.mode if args.mode is not None else requested()
 
 
 def _run(args: argparse.Namespace) -> int:

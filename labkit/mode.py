@@ -34,13 +34,19 @@ def resolve(mode: str | None) -> str:
     return name
 
 
+def requested() -> str:
+    """The mode ``$LABKIT_MODE`` asks for, not resolved ("auto" when it is not set); an unknown
+    value raises ValueError naming the variable and the choices."""
+    value = os.environ.get(MODE_ENV, "").strip()
+    name = value.lower() or "auto"
+    if name != "auto" and name not in MODES:
+        raise ValueError(f"${MODE_ENV}={value!r} is not a mode; set it to smoke, full or auto")
+    return name
+
+
 def default() -> str:
     """The mode from ``$LABKIT_MODE`` (smoke | full | auto), or auto when it is not set."""
-    value = os.environ.get(MODE_ENV, "").strip()
-    try:
-        return resolve(value or "auto")
-    except ValueError:
-        raise ValueError(f"${MODE_ENV}={value!r} is not a mode; set it to smoke, full or auto") from None
+    return resolve(requested())
 
 
 def pick(mode: str, *, smoke: T, full: T) -> T:

@@ -15,7 +15,7 @@ from torch import nn
 
 from labkit.batches import split_pair
 from labkit.device import Precision
-from labkit.losses import check_loss_shapes, compute_loss
+from labkit.losses import compute_loss
 from labkit.running import EpochLog
 
 StepFn = Callable[[Any, "StepContext"], Mapping[str, Any]]
@@ -70,9 +70,9 @@ class StepContext:
             raise ValueError("this step needs loss_fn=... (or a step function that computes its own loss)")
         if self._shapes_checked:
             return self.loss_fn(output, target)
-        check_loss_shapes(self.loss_fn, output, target)
+        loss = compute_loss(self.loss_fn, output, target)      # checks the shapes first
         self._shapes_checked = True
-        return compute_loss(self.loss_fn, output, target)
+        return loss
 
     def update_metrics(self, output: torch.Tensor, target: torch.Tensor) -> None:
         """Feed this batch's output and targets to the metrics passed to fit/evaluate."""

@@ -118,7 +118,7 @@ def _count_and_values(logged: Any, batch: Any, allow_empty: bool = False) -> tup
         raise TypeError("a step function must return a dict of logged values, e.g. {'loss': loss} "
                         "(and optionally 'count': the examples or tokens they average over)")
     values = {k: v for k, v in logged.items() if k != "count"}
-    return logged.get("count", count_examples(batch)), values
+    return (logged["count"] if "count" in logged else count_examples(batch)), values
 
 
 def _run_validation(ctx: StepContext, batches: Iterable, step: StepFn, log: EpochLog) -> dict[str, float]:

@@ -122,7 +122,7 @@ def test_host_reads_are_batched(monkeypatch):
 
 def test_metrics_see_the_output_as_computed_and_shapes_are_checked_once(monkeypatch):
     calls = []
-    monkeypatch.setattr("labkit.step.check_loss_shapes", lambda *args: calls.append(args))
+    monkeypatch.setattr("labkit.losses.check_loss_shapes", lambda *args: calls.append(args))
     dtypes = []
     X, y = regression_data(64)
     fit(Regressor(), (X, y), epochs=2, loss_fn=nn.MSELoss(), val=(X, y), precision="bf16", batch_size=16,
