@@ -1,18 +1,64 @@
 """Friendly self-checks for exercise test cells.
 
-Each check prints a short confirmation when it passes and raises :class:`CheckFailed` (an
-AssertionError, so nbgrader scores it as a failed test) with a message that says what was
-expected, what was found and what to look at.
+Each check raises :class:`CheckFailed` (an AssertionError, so nbgrader scores it as a failed
+test) with a message that says what was expected, what was found and what to look at. Outside an
+exercise a passing check prints a short confirmation; inside ``with exercise(...)`` the checks are
+silent and the block prints one ✓ at the end, when every requirement has passed.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import contextvars
+import numbers
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
+
+from labkit.answers import answer  # noqa: F401  (hidden tests call labkit.checks.answer)
+from labkit.solution_source import forbidden_uses
+
+_QUIET = contextvars.ContextVar("labkit_checks_quiet", default=False)
 
 
 class CheckFailed(AssertionError):
     """A self-check did not pass; the message says why."""
+
+
+def _passed(message: str) -> None:
+    if not _QUIET.get():
+        print(f"✓ {message}")
+
+
+@contextmanager
+def exercise(name: str, func: Callable, *, deny: Sequence[str] = ()) -> Iterator[None]:
+    """The self-check of an exercise: ``func`` must not use ``deny``, then the block's checks run.
+
+    On entry, the source of ``func`` (and of the notebook's own functions it calls) is read and
+    any use of a denied name fails at once: the exercise asks you to write that yourself. Checks
+    inside the block print nothing; one line ``✓ name: every self-check passes`` ends it.
+    """
+    if isinstance(deny, str):
+        raise TypeError(f"deny must be a tuple of names, got the string {deny!r}: write deny=({deny!r},)")
+    found = forbidden_uses(func, deny)
+    if found:
+        listed = "; ".join(str(f) for f in found[:5])
+        raise CheckFailed(f"{name} must not use {', '.join(deny)}: this exercise asks you to write that "
+                          f"part yourself (everything else is allowed). Found: {listed}")
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+    print(f"✓ {name}: every self-check passes")
+
+
+def number(value: Any, name: str = "value") -> None:
+    """Check that ``value`` is a plain Python number (int or float), not a tensor or an array."""
+    if (isinstance(value, (bool, np.bool_, np.ndarray)) or not isinstance(value, numbers.Real)
+            or hasattr(value, "detach")):
+        raise CheckFailed(f"{name} should be a plain number (a Python float or int), got "
+                          f"{type(value).__name__}: convert with float(...) or .item()")
+    _passed(f"{name} is a number")
 
 
 def _array(x: Any, name: str) -> np.ndarray:
@@ -35,7 +81,7 @@ def shape(x: Any, expected: Sequence[int], name: str = "value") -> None:
     got = _shape_of(x)
     if tuple(got) != tuple(expected):
         raise CheckFailed(f"{name} has shape {tuple(got)}, expected {tuple(expected)}")
-    print(f"✓ {name} has shape {tuple(expected)}")
+    _passed(f"{name} has shape {tuple(expected)}")
 
 
 def close(actual: Any, expected: Any, name: str = "value", *, rtol: float = 1e-5,
@@ -53,7 +99,7 @@ def close(actual: Any, expected: Any, name: str = "value", *, rtol: float = 1e-5
         shown = (f"got {a}, expected {e}" if a.size <= 6
                  else f"largest difference {worst:.3g} (tolerance rtol={rtol:g}, atol={atol:g})")
         raise CheckFailed(f"{name} is not right: {shown}")
-    print(f"✓ {name} is correct")
+    _passed(f"{name} is correct")
 
 
 def relative_error(a: Any, b: Any) -> float:
@@ -95,4 +141,4 @@ def gradient(analytic: Any, reference: Any, name: str = "gradient", *, tol: floa
     if not err < tol:
         raise CheckFailed(f"{name} disagrees with the reference: relative error {err:.2e} "
                           f"(should be below {tol:.0e}). Check signs, the 1/n factor and the chain rule.")
-    print(f"✓ {name} matches the reference (relative error {err:.1e})")
+    _passed(f"{name} matches the reference (relative error {err:.1e})")

@@ -1,4 +1,4 @@
-"""Command line: `labkit doctor`, `labkit run`, `labkit release` and `labkit grade`.
+"""Command line: `labkit doctor`, `labkit run`, `labkit release`, `labkit check` and `labkit grade`.
 
 Exit status: 0 when all went well; 1 when something ran and failed (a lab, a release check,
 nbgrader) or the doctor found a problem; 2 for bad input (arguments, paths, environment variables),
@@ -93,7 +93,8 @@ def _release(args: argparse.Namespace) -> int:
     if problem := _output_folder_problem(args.out):
         return _fail("release", problem)
     try:
-        release(args.notebooks, args.out, args.labs, timeout=args.timeout, execute=not args.no_execute)
+        release(args.notebooks, args.out, args.labs, course=args.course, timeout=args.timeout,
+                execute=not args.no_execute)
     except (OSError, ValueError) as err:
         return _fail("release", err)
     except GradingError as err:          # a check failed: nothing was released
@@ -121,6 +122,21 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    if not _needs_nbgrader("check"):
+        return 2
+    from labkit.grading.repair import MalformedSubmission
+    from labkit.grading.selfcheck import check
+
+    missing = [path for path in args.notebooks if not Path(path).is_file()]
+    if missing:
+        return _fail("check", f"no notebook at {', '.join(missing)}")
+    try:
+        return 0 if check(args.notebooks, timeout=args.timeout) else 1
+    except MalformedSubmission as err:
+        return _fail("check", err, 1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="labkit: the deep-learning lab kit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -143,12 +159,21 @@ def build_parser() -> argparse.ArgumentParser:
     release = sub.add_parser("release", help="build and check the student edition of each lab (nbgrader)")
     release.add_argument("labs", nargs="*", help="labs to release, by number or name (default: all)")
     release.add_argument("--notebooks", default="notebooks", help="folder with the labs (default: notebooks)")
-    release.add_argument("--out", default="release", help="where the student editions go (default: release)")
+    release.add_argument("--out", default="release",
+                         help="where the student editions go, and nothing else (default: release)")
+    release.add_argument("--course", default="grading/hub",
+                         help="the instructor's nbgrader course (solutions, hidden tests, gradebook) for a "
+                              "hub's exchange; never inside --out (default: grading/hub)")
     release.add_argument("--timeout", type=_at_least_one, default=SMOKE_CELL_TIMEOUT,
                          help=f"per-cell time limit in seconds for the checks (default {SMOKE_CELL_TIMEOUT})")
     release.add_argument("--no-execute", action="store_true",
                          help="skip running the notebooks (solutions pass, blank edition fails)")
     release.set_defaults(func=_release)
+    checker = sub.add_parser("check", help="run a notebook's self-checks before handing it in")
+    checker.add_argument("notebooks", nargs="+", help="the notebook(s) to check, e.g. 01_linear_regression.ipynb")
+    checker.add_argument("--timeout", type=_at_least_one, default=SMOKE_CELL_TIMEOUT,
+                         help=f"per-cell time limit in seconds (default {SMOKE_CELL_TIMEOUT})")
+    checker.set_defaults(func=_check)
     grade = sub.add_parser("grade", help="autograde SUBMISSIONS/<student>/<lab>.ipynb (nbgrader)")
     grade.add_argument("submissions", help="folder laid out as SUBMISSIONS/<student>/<lab>.ipynb")
     grade.add_argument("--notebooks", default="notebooks", help="folder with the labs (default: notebooks)")

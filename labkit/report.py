@@ -45,12 +45,11 @@ def record(name: str, value: Any) -> None:
         value = _plain(value)
     except (TypeError, ValueError) as err:
         raise type(err)(f"record({name!r}, ...): {err}") from None
-    shown = f"{value:.6g}" if isinstance(value, float) else repr(value)
-    text = f"[labkit] recorded {name} = {shown}"
-    if in_kernel():
-        display({METRIC_MIME: {"name": name, "value": value}, "text/plain": text}, raw=True)
+    if in_kernel():        # travels with the notebook, shows nothing: labs print what students read
+        display({METRIC_MIME: {"name": name, "value": value}, "text/plain": ""}, raw=True)
     else:
-        print(text)
+        shown = f"{value:.6g}" if isinstance(value, float) else repr(value)
+        print(f"[labkit] recorded {name} = {shown}")
 
 
 def metrics_from_notebook(nb: Any) -> dict[str, Any]:

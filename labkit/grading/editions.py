@@ -24,6 +24,8 @@ from labkit.grading.repair import grade_id
 from labkit.mode import SMOKE_CELL_TIMEOUT
 from labkit.runner import environment_variables
 
+# The instructor's nbgrader course for a hub's exchange: solutions, hidden tests and the gradebook.
+DEFAULT_COURSE = "grading/hub"
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 REGION = re.compile(r"^[ \t]*#*[ \t]*BEGIN (SOLUTION|HIDDEN TESTS)[^\n]*\n(.*?)^[ \t]*#*[ \t]*END \1",
                     re.S | re.M)
@@ -77,18 +79,23 @@ def validate(path: Path, *, invert: bool, timeout: int) -> list[str]:
 
 
 def release(source: str | os.PathLike = "notebooks", out: str | os.PathLike = "release",
-            labs: Sequence[str] = (), *, timeout: int = SMOKE_CELL_TIMEOUT, execute: bool = True,
+            labs: Sequence[str] = (), *, course: str | os.PathLike = DEFAULT_COURSE,
+            timeout: int = SMOKE_CELL_TIMEOUT, execute: bool = True,
             echo: Callable[[str], None] = print) -> list[Path]:
     """Build, check and write the student edition of each lab to ``out/<lab>.ipynb``.
 
-    ``out/course`` keeps the nbgrader course directory (for ``nbgrader release_assignment`` on a
-    JupyterHub). ``execute=False`` skips the two checks that run the notebooks. Raises
-    ReleaseError, writing no edition at all, if any check fails.
+    ``out`` receives the student editions and nothing else: it is the folder to share. ``course``
+    (outside ``out``) keeps the nbgrader course directory with every solution and hidden test,
+    for ``nbgrader release_assignment`` on a JupyterHub. ``execute=False`` skips the two checks
+    that run the notebooks. Raises ReleaseError, writing no edition at all, if any check fails.
     """
     found = find_labs(source, labs)
-    out = Path(out).resolve()
+    out, course_root = Path(out).resolve(), Path(course).resolve()
+    if course_root == out or out in course_root.parents:
+        raise ValueError(f"the course directory {course_root} holds the solutions and hidden tests; it must "
+                         f"not be inside {out}, the folder of student editions you share")
     echo(f"building student editions of {len(found)} lab(s) with nbgrader generate_assignment")
-    course = build_course(found, out / "course", timeout)
+    course = build_course(found, course_root, timeout)
     editions, problems = {}, []
     for lab, notebook in found.items():
         edition = course / "release" / lab / f"{lab}.ipynb"

@@ -35,6 +35,7 @@ from labkit.grading.course import build_course, find_labs, grading_environment
 from labkit.grading.gradebook import make_template, merge_submission
 from labkit.grading.repair import MalformedSubmission, read_submission, repair
 from labkit.grading.submissions import Rejected, Submission, collect
+from labkit.grading.verdict import answers_cache, reference_answers
 from labkit.mode import SMOKE_CELL_TIMEOUT
 
 CSV_COLUMNS = ["student", "lab", "score", "max_score", "status", "notes"]
@@ -141,6 +142,9 @@ def _prepare(accepted: list[Submission], rejected: list[Rejected], labs: dict[st
     if needed:
         echo(f"preparing {len(needed)} lab(s) for grading: {', '.join(needed)}")
         build_course({lab: labs[lab] for lab in needed}, course, timeout)
+    for lab in needed:
+        echo(f"{lab}: reference answers from the instructor's solutions")
+        reference_answers(course / "source" / lab / f"{lab}.ipynb", answers_cache(course, lab), timeout)
     release = {lab: nbformat.read(course / "release" / lab / f"{lab}.ipynb", as_version=4) for lab in needed}
     sources = {lab: nbformat.read(course / "source" / lab / f"{lab}.ipynb", as_version=4) for lab in needed}
     points = {lab: lab_points(nb) for lab, nb in release.items()}
@@ -329,7 +333,11 @@ def _run_worker(sub: Submission, notebook: Path, workdir: Path, template: Path, 
                 limit: float, env: dict[str, str], batch: _Batch) -> dict:
     for folder in ("home", "tmp"):
         (workdir / folder).mkdir(parents=True)
+    course = notebook.parents[3]                 # course/submitted/<student>/<lab>/<lab>.ipynb
     job = {"lab": sub.lab, "student": sub.student, "notebook": str(notebook), "gradebook": str(template),
+           "source": str(course / "source" / sub.lab / f"{sub.lab}.ipynb"),
+           "release": str(course / "release" / sub.lab / f"{sub.lab}.ipynb"),
+           "answers": str(answers_cache(course, sub.lab)),
            "workdir": str(workdir), "timeout": timeout, "result": str(workdir / "result.json")}
     (workdir / "job.json").write_text(json.dumps(job))
     env = {**env, "HOME": str(workdir / "home"), "TMPDIR": str(workdir / "tmp")}

@@ -2,7 +2,8 @@
 
 ``python -m labkit.grading.worker JOB.json``. The job names the template gradebook (the lab's
 cells, checksums and points, and no other student's data), the repaired notebook, the per-cell
-timeout and where to write the result. Because every submission gets its own process, gradebook
+timeout, the instructor's and student's editions and reference answers (for the grader's own
+verdict, labkit.grading.verdict, applied after nbgrader's) and where to write the result. Because every submission gets its own process, gradebook
 and working directory, parallel grading never shares a SQLite file and one student's code can only
 touch its own scratch folder by relative paths. The parent merges the result into the course.
 """
@@ -18,6 +19,7 @@ import nbformat
 from labkit.files import atomic_write
 from labkit.grading.course import check, nbgrader_api
 from labkit.grading.gradebook import quiet
+from labkit.grading.verdict import apply, verdicts
 
 # Error names the executor leaves on cells that did not finish, and how the report words them.
 INCOMPLETE = {"CellTimeoutError": "timed out", "KernelDied": "crashed the kernel",
@@ -56,13 +58,17 @@ def run(job: dict) -> dict:
     shutil.copyfile(job["notebook"], root / "submitted" / student / lab / f"{lab}.ipynb")
     api = nbgrader_api(root, job["timeout"])
     check(api.autograde(lab, student, force=True, create=True), f"autograde {student}/{lab}")
-    check(api.generate_feedback(lab, student, force=True), f"write feedback for {student}/{lab}")
     autograded = root / "autograded" / student / lab / f"{lab}.ipynb"
-    return {"scores": scores(f"sqlite:///{root / 'gradebook.db'}", lab, student),
-            "notes": incomplete_cells(autograded),
+    gradebook = f"sqlite:///{root / 'gradebook.db'}"
+    verdict = verdicts(nbformat.read(autograded, as_version=4), nbformat.read(job["source"], as_version=4),
+                       nbformat.read(job["release"], as_version=4), json.loads(Path(job["answers"]).read_text())["answers"])
+    notes = incomplete_cells(autograded) + apply(verdict, gradebook, lab, student, autograded)
+    check(api.generate_feedback(lab, student, force=True), f"write feedback for {student}/{lab}")
+    return {"scores": scores(gradebook, lab, student),
+            "notes": notes,
             "autograded": str(autograded.parent),
             "feedback": str(root / "feedback" / student / lab / f"{lab}.html"),
-            "gradebook": f"sqlite:///{root / 'gradebook.db'}"}
+            "gradebook": gradebook}
 
 
 def main(argv: list[str]) -> int:
