@@ -25,6 +25,27 @@ def _linear_regression(m):
     # The training MSE sits at the noise variance (20² = 400) and never below the closed form's.
     assert 300 < m["final_loss"] < 500
     assert m["final_loss"] >= m["closed_form_loss"] - 1e-3
+    # Numerical verifications: the hand gradient vs autograd and finite differences, the normal
+    # equations, and gradient descent written three ways (by hand, autograd, torch.optim).
+    assert m["gradient_vs_autograd"] < 1e-12 and m["gradient_vs_finite_differences"] < 1e-7
+    assert m["normal_equations_residual"] < 1e-10
+    assert m["autograd_gd_vs_hand"] < 1e-9 and m["optim_gd_vs_hand"] < 1e-9
+    assert m["gd_standardised_vs_closed_form"] < 1e-6
+    # Normalisation: κ(H) of a few 1e5 on raw features, about a dozen once standardised.
+    assert m["raw_condition_number"] > 1e4 and m["standardised_condition_number"] < 50
+    # The race (run with exercise 4's sgd_fit): batch GD far behind; SGD with B = 1 hovers in a
+    # band that minibatch GD is already below after the race and far below with 10x the epochs.
+    assert m["race_minibatch_excess"] < m["race_sgd_band"] < m["race_batch_gd_excess"]
+    assert m["race_minibatch_long_excess"] < 0.1 * m["race_sgd_band"]
+    # Going deeper: in float32 lstsq beats the normal equations, by at most about κ(X̃).
+    assert m["lstsq_f32_error"] < m["normal_equations_f32_error"]
+    assert 1 < m["normal_equations_vs_lstsq_gap"] < m["condition_number_X"]
+    # Ridge: λ chosen on validation (λ = 0 is a candidate, so never worse there); |w| never grows.
+    assert m["ridge_best_lambda"] >= 0 and m["ridge_val_mse"] <= m["ols_val_mse"] + 1e-9
+    assert m["ridge_norm_never_grows"] is True
+    # The test set, touched once: MSE near σ² = 400, inside its own 95 % interval; ridge close.
+    assert m["test_mse_ci_low"] < m["test_mse"] < m["test_mse_ci_high"]
+    assert 300 < m["test_mse"] < 500 and abs(m["ridge_test_mse"] - m["test_mse"]) < 0.1 * m["test_mse"]
 
 
 def _mlp_backprop(m):
