@@ -3,7 +3,8 @@
 The tables live in tests/mutants/lab<lab>.py. Each lab is reduced to its exercise-only cut (the
 exercise cells and the cells they need), released, and graded for real with ``labkit grade``:
 submission ``wrong<k>`` holds the k-th wrong solution of every exercise, ``alternative`` the
-alternative of every exercise, ``solution`` the instructor's cut. One grading call, two jobs.
+alternative of every exercise (the instructor's own solutions are graded in
+test_grading_roundtrip.py). One grading call, two jobs.
 
 "Fails the visible check" is read from the graded notebook: the visible self-check prints its
 single ✓ line only when every stated requirement passed.
@@ -52,6 +53,11 @@ def _with_solutions(edition, sources: dict[str, str]):
     return notebook
 
 
+def _write(notebook, path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+
+
 def test_every_lab_with_exercises_has_a_mutant_table():
     for lab, path in find_labs(REPO / "notebooks").items():
         solutions = {_meta(c)["grade_id"] for c in nbformat.read(path, as_version=4).cells if _meta(c).get("solution")}
@@ -74,17 +80,14 @@ def graded(tmp_path_factory):
     editions = {p.stem: nbformat.read(p, as_version=4)
                 for p in release(cuts, root / "release", course=root / "hub", execute=False, echo=lambda _: None)}
     rounds = max(len(entry["wrong"]) for table in TABLES.values() for entry in table.values())
-    students = {f"wrong{k}": lambda entry, k=k: entry["wrong"][min(k, len(entry["wrong"]) - 1)][1]
-                for k in range(rounds)}
-    students["alternative"] = lambda entry: entry["alternative"]
-    for student, pick in students.items():
-        (root / "subs" / student).mkdir(parents=True)
+    for k in range(rounds):          # wrong<k>: the k-th wrong solution of every exercise that has one
         for lab, table in TABLES.items():
-            sources = {gid: pick(entry) for gid, entry in table.items()}
-            nbformat.write(_with_solutions(editions[lab], sources), root / "subs" / student / f"{lab}.ipynb")
-    (root / "subs" / "solution").mkdir()
-    for lab in TABLES:
-        (root / "subs" / "solution" / f"{lab}.ipynb").write_bytes((cuts / f"{lab}.ipynb").read_bytes())
+            if any(len(entry["wrong"]) > k for entry in table.values()):
+                sources = {gid: entry["wrong"][min(k, len(entry["wrong"]) - 1)][1] for gid, entry in table.items()}
+                _write(_with_solutions(editions[lab], sources), root / "subs" / f"wrong{k}" / f"{lab}.ipynb")
+    for lab, table in TABLES.items():
+        sources = {gid: entry["alternative"] for gid, entry in table.items()}
+        _write(_with_solutions(editions[lab], sources), root / "subs" / "alternative" / f"{lab}.ipynb")
     grades = grade(root / "subs", source=cuts, out=root / "grading", jobs=2, progress=False, echo=lambda _: None)
     course = root / "grading" / "course"
     cells = {}
@@ -119,7 +122,6 @@ def test_wrong_solutions_lose_exactly_the_exercise_points_and_never_show_a_tick(
 @pytest.mark.parametrize("lab, exercise", CASES)
 def test_a_correct_alternative_gets_full_marks_and_its_tick(graded, lab, exercise):
     test_id = graded["pairs"][lab][exercise]
-    for student in ("alternative", "solution"):
-        score, points = graded["cells"][(student, lab, test_id)]
-        assert score == points > 0, f"{lab}/{exercise}: {student} scored {score}/{points}"
-        assert graded["ticks"][(student, lab, test_id)], f"{lab}/{exercise}: {student} shows no ✓"
+    score, points = graded["cells"][("alternative", lab, test_id)]
+    assert score == points > 0, f"{lab}/{exercise}: the alternative scored {score}/{points}"
+    assert graded["ticks"][("alternative", lab, test_id)], f"{lab}/{exercise}: the alternative shows no ✓"

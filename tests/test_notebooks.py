@@ -50,10 +50,23 @@ def _linear_regression(m):
 
 def _mlp_backprop(m):
     assert m["gradcheck_rel_error"] < 1e-6          # hand-written backprop vs finite differences/autograd
+    assert 1e-7 < m["fd_best_eps"] < 1e-4            # truncation and rounding balance near u^(1/3) ≈ 5e-6
     assert m["xor_final_loss"] < 0.1
     assert m["two_class_accuracy"] > 0.8
+    assert 0.1 < m["he_grad_norm_ratio"] < 10        # He + ReLU: first/last hidden layer gradient within 10x
+    assert m["naive_grad_norm_ratio"] < 1e-6         # N(0, 0.01²) + ReLU: vanishing
+    assert m["exploding_grad_norm_ratio"] > 1e6      # N(0, 1) + ReLU: exploding
+    assert abs(m["relu_balancing_gain"] / 2 ** 0.5 - 1) < 0.1
+    assert m["adam_max_abs_diff"] < 1e-6             # Adam by hand vs torch.optim.Adam, 25 steps, weight decay
     assert m["mnist_test_accuracy"] > 0.85 and m["mnist_macro_f1"] > 0.8
-    assert m["regularised_gap"] < m["overfit_gap"]     # the cure narrows the train/validation gap
+    assert m["mnist_test_ci_low"] < m["mnist_test_accuracy"] < m["mnist_test_ci_high"]
+    assert m["mnist_test_ci_high"] - m["mnist_test_ci_low"] < 0.06
+    assert abs(m["wilson_coverage"] - 0.95) < 0.015
+    assert m["mnist_best_epoch"] >= 1
+    assert abs(m["dropout_zero_fraction"] - 0.3) < 0.005 and abs(m["torch_dropout_zero_fraction"] - 0.3) < 0.005
+    assert abs(m["dropout_mean_ratio"] - 1) < 0.005
+    assert m["regularised_gap"] < m["overfit_gap"]
+    assert m["ablation_held_out_loss_weight_decay"] < m["ablation_held_out_loss_none"]   # less over-confident
 
 
 def _cnn(m):

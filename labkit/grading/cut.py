@@ -35,28 +35,44 @@ def _defined(tree: ast.Module) -> set[str]:
     return names
 
 
-def _used(tree: ast.AST) -> set[str]:
-    """Free names a cell reads: a function's parameters and local variables are not free."""
-    if isinstance(tree, ast.Name):
-        return {tree.id} if isinstance(tree.ctx, ast.Load) else set()
-    used: set[str] = set()
-    for node in ast.iter_child_nodes(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            arguments = node.args
-            local = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
-            local |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a}
-            body = node.body if isinstance(node.body, list) else [node.body]
-            for statement in body:
-                local |= {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-            inner = set().union(*(_used(statement) for statement in body)) if body else set()
-            defaults = set().union(*(_used(d) for d in arguments.defaults + arguments.kw_defaults if d))
-            decorators = set().union(*(_used(d) for d in getattr(node, "decorator_list", [])))
-            used |= (inner - local) | defaults | decorators
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            used.add(node.id)
+def _used(node: ast.AST) -> set[str]:
+    """Free names an expression or statement reads: a function's parameters and local variables,
+    and a comprehension's variables, are not free."""
+    if isinstance(node, ast.Name):
+        return {node.id} if isinstance(node.ctx, ast.Load) else set()
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        arguments = node.args
+        local = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
+        local |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a}
+        body = node.body if isinstance(node.body, list) else [node.body]
+        for statement in body:
+            local |= {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        inner = set().union(*(_used(statement) for statement in body))
+        outer = [d for d in arguments.defaults + arguments.kw_defaults if d]
+        outer += getattr(node, "decorator_list", [])
+        return (inner - local) | set().union(*(_used(d) for d in outer))
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        local = {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+        return set().union(*(_used(child) for child in ast.iter_child_nodes(node))) - local
+    return set().union(*(_used(child) for child in ast.iter_child_nodes(node)))
+
+
+def _cell_needs(tree: ast.Module) -> set[str]:
+    """Names a cell reads before it assigns them itself (statement by statement)."""
+    needs: set[str] = set()
+    assigned: set[str] = set()
+    for statement in tree.body:
+        stored = {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        if isinstance(statement, (ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try)):
+            # a block's own variables (loop targets, names set inside it) are read after being set
+            # there; reading one before setting it would be a bug in the lab
+            needs |= _used(statement) - assigned - stored - {
+                h.name for h in getattr(statement, "handlers", []) if h.name}
         else:
-            used |= _used(node)
-    return used
+            needs |= _used(statement) - assigned
+        assigned |= _defined(ast.Module(body=[statement], type_ignores=[]))
+        assigned |= stored
+    return needs
 
 
 def exercise_cut(notebook: NotebookNode) -> NotebookNode:
@@ -72,7 +88,7 @@ def exercise_cut(notebook: NotebookNode) -> NotebookNode:
         i = pending.pop()
         if trees.get(i) is None:
             continue
-        for name in _used(trees[i]) - known:
+        for name in _cell_needs(trees[i]) - known:
             source = next((j for j in range(i - 1, -1, -1) if name in defined.get(j, ())), None)
             if source is not None and source not in keep:
                 keep.add(source)
