@@ -42,8 +42,8 @@ def exercise(name: str, func: Callable, *, deny: Sequence[str] = ()) -> Iterator
     found = forbidden_uses(func, deny)
     if found:
         listed = "; ".join(str(f) for f in found[:5])
-        raise CheckFailed(f"{name} must not use {', '.join(deny)}: this exercise asks you to write that "
-                          f"part yourself (everything else is allowed). Found: {listed}")
+        raise CheckFailed(f"{name} must not use what this exercise asks you to write yourself "
+                          f"(everything else is allowed). Found: {listed}")
     token = _QUIET.set(True)
     try:
         yield

@@ -70,10 +70,19 @@ def _mlp_backprop(m):
 
 
 def _cnn(m):
-    assert m["conv_max_abs_diff"] < 1e-5              # convolution from scratch vs nn.Conv2d
-    assert m["cnn_test_accuracy"] > 0.85 and m["lenet_test_accuracy"] > 0.8
-    assert m["augmented_test_accuracy"] > 0.8
-    assert m["cnn_params"] > 0 and m["cnn_images_per_s"] > 0
+    assert m["conv_max_abs_diff"] < 1e-5                   # loops / unfold vs nn.Conv2d
+    assert m["sobel_max_abs_diff"] < 1e-10                 # F.conv2d Sobel vs scipy and a hand sum
+    assert m["bn_max_abs_diff_train"] < 1e-5 and m["bn_max_abs_diff_eval"] < 1e-5
+    assert m["resblock_identity_max_abs_diff"] == 0        # residual block with F = 0 is ReLU(x)
+    assert m["lenet_val_accuracy"] > 0.75 and m["cnn_val_accuracy"] > 0.85 and m["resnet_val_accuracy"] > 0.85
+    assert m["cnn_no_bn_val_accuracy"] > 0.7 and m["augmented_val_accuracy"] > 0.8
+    assert m["augmented_shifted_val_accuracy"] > m["cnn_shifted_val_accuracy"]   # augmentation buys shift robustness
+    assert m["cnn_test_accuracy"] > 0.85
+    assert m["cnn_test_ci_low"] < m["cnn_test_accuracy"] < m["cnn_test_ci_high"] <= 1
+    assert m["cnn_test_ci_high"] - m["cnn_test_ci_low"] < 0.06                   # 1,000 test digits
+    assert m["final_epochs"] >= 1 and m["final_model"] in {
+        "LeNet-5", "small CNN", "small CNN without BN", "small ResNet", "small CNN + augmentation"}
+    assert m["cnn_params"] > 0 and m["resnet_params"] > 0 and m["cnn_images_per_s"] > 0
 
 
 EXPECTATIONS = {"00_setup": _setup, "01_linear_regression": _linear_regression, "02_mlp_backprop": _mlp_backprop,

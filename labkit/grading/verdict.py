@@ -187,8 +187,8 @@ def verdicts(autograded: NotebookNode, source: NotebookNode, release: NotebookNo
             problems[test_id].append(TAMPERING + " (" + "; ".join(tampered[:3]) + ")")
         rule = rules.get(test_id)
         for finding in denied_findings(autograded, release, rule) if rule else ():
-            problems[test_id].append(f"{rule.function} must not use {', '.join(rule.deny)}, which this exercise "
-                                     f"asks you to write yourself ({finding})")
+            problems[test_id].append(f"{rule.function} must not use what this exercise asks you to write "
+                                     f"yourself ({finding})")
         got = answers_in(cells.get(test_id, {}))
         for key, expected in references.get(test_id, {}).items():
             if key not in got:
