@@ -1,7 +1,8 @@
 """A cheating student gains nothing: the verdict is reached outside the student's kernel.
 
 Each submission below answers with zeros and tries to make the checks pass anyway: replacing the
-functions of labkit.checks and numpy.allclose, patching torch, silencing the answer channel,
+functions of labkit.checks and numpy.allclose, patching torch and IPython's display, silencing the
+answer channel,
 swallowing AssertionError with set_custom_exc, rewriting later cells with an input transformer,
 printing a fake ✓ and leaving with os._exit, faking answer outputs. Each scores 0, graded for
 real; an honest submission written differently scores full marks.
@@ -60,6 +61,8 @@ CHEATS = {
                     "        setattr(C, name, lambda *a, **k: None)\nC.close = lambda *a, **k: None\n"
                     "np.allclose = lambda *a, **k: True\n" + ZEROS,
     "patch_numpy_only": "np.allclose = lambda *a, **k: True\nnp.isfinite = lambda a: np.ones(np.shape(a), bool)\n" + ZEROS,
+    "patch_torch_and_display": ("import torch\ntorch.allclose = lambda *a, **k: True\n"
+                                "import IPython.display\nIPython.display.display = lambda *a, **k: None\n" + ZEROS),
     "silence_answers": "import labkit.answers\nlabkit.answers.display = lambda *a, **k: None\n" + ZEROS,
     "custom_exc": "get_ipython().set_custom_exc((AssertionError,), lambda *a, **k: None)\n" + ZEROS,
     "input_transformer": "ip = get_ipython()\nip.input_transformers_cleanup.append(lambda lines: ['pass\\n'])\n" + ZEROS,
