@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import re
-import shutil
 
 import nbformat
 import numpy as np
@@ -15,6 +14,7 @@ import labkit.checks as checks
 from conftest import REPO
 from labkit.answers import decode, encode, mismatch
 from labkit.grading.course import find_labs
+from labkit.grading.cut import exercise_cut
 from labkit.grading.editions import REGION
 from labkit.integrity import chain, parse, tampering
 from labkit.solution_source import forbidden_uses
@@ -190,9 +190,8 @@ def test_labkit_check_reports_each_exercise(tmp_path):
     from labkit.grading import release
     from labkit.grading.selfcheck import check_notebook, describe
 
-    shutil.copyfile(LABS["00_setup"], tmp_path / "src.ipynb")
-    (tmp_path / "nb").mkdir()
-    shutil.copyfile(LABS["00_setup"], tmp_path / "nb" / "00_setup.ipynb")
+    (tmp_path / "nb").mkdir()          # the exercise-only cut of lab 00: the same exercise, in seconds
+    nbformat.write(exercise_cut(nbformat.read(LABS["00_setup"], as_version=4)), tmp_path / "nb" / "00_setup.ipynb")
     edition = release(tmp_path / "nb", tmp_path / "release", course=tmp_path / "hub", execute=False,
                       echo=lambda _: None)[0]
     blank = check_notebook(edition)

@@ -4,7 +4,8 @@ Each submission below answers with zeros and tries to make the checks pass anywa
 functions of labkit.checks and numpy.allclose, patching torch and IPython's display, silencing the
 answer channel,
 swallowing AssertionError with set_custom_exc, rewriting later cells with an input transformer,
-printing a fake ✓ and leaving with os._exit, faking answer outputs. Each scores 0, graded for
+printing a fake ✓ and leaving with os._exit, faking answer outputs. (The library shortcut under an
+alias is graded in test_exercise_mutants.py; aliases are unit-tested below.) Each scores 0, graded for
 real; an honest submission written differently scores full marks.
 """
 from __future__ import annotations
@@ -16,17 +17,14 @@ from nbformat.v4 import new_code_cell, new_notebook
 from labkit.answers import ANSWER_MIME, encode
 from labkit.grading import grade, release
 from labkit.grading.verdict import denied_findings, exercise_rules, verdicts
+from tinylab import _nbgrader
 
 LAB = "91_honest"
 POINTS = {"squares_test": 2, "total_test": 1}
 
 
 def _meta(grade_id, *, solution=False, points=None):
-    meta = {"grade_id": grade_id, "solution": solution, "grade": points is not None,
-            "locked": points is not None, "schema_version": 3}
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
+    return _nbgrader(grade_id, solution=solution, grade=points is not None, points=points)
 
 
 def source_lab() -> nbformat.NotebookNode:
@@ -60,7 +58,6 @@ CHEATS = {
                     "name.startswith('_') and name not in ('exercise', 'CheckFailed'):\n"
                     "        setattr(C, name, lambda *a, **k: None)\nC.close = lambda *a, **k: None\n"
                     "np.allclose = lambda *a, **k: True\n" + ZEROS,
-    "patch_numpy_only": "np.allclose = lambda *a, **k: True\nnp.isfinite = lambda a: np.ones(np.shape(a), bool)\n" + ZEROS,
     "patch_torch_and_display": ("import torch\ntorch.allclose = lambda *a, **k: True\n"
                                 "import IPython.display\nIPython.display.display = lambda *a, **k: None\n" + ZEROS),
     "silence_answers": "import labkit.answers\nlabkit.answers.display = lambda *a, **k: None\n" + ZEROS,
@@ -70,7 +67,6 @@ CHEATS = {
     "fake_answer_output": ("from IPython.display import display as show\n"
                            f"show({{{ANSWER_MIME!r}: {{'key': 'total of 1..100', 'answer': {encode(5050.0)!r}, "
                            "'rtol': 1e9, 'atol': 1e9}}, raw=True)\n" + ZEROS),
-    "shortcut_alias": "from numpy import square as sq\n\n\ndef squares(x):\n    return sq(np.asarray(x, dtype=float))\n",
 }
 HONEST = "def squares(x):\n    return np.array([v * v for v in x], dtype=float)\n"
 
@@ -102,7 +98,7 @@ def test_cheating_gains_nothing(graded, student):
 
 
 def test_tampering_and_shortcuts_are_named_in_the_notes(graded):
-    assert any("changes an attribute of np" in note for note in graded["patch_numpy_only"].notes)
+    assert any("changes an attribute of C" in note for note in graded["patch_checks"].notes)   # labkit.checks
     assert any("uses get_ipython" in note for note in graded["custom_exc"].notes)
     assert any("reaches _exit" in note for note in graded["fake_tick_exit"].notes)
 
