@@ -49,8 +49,11 @@ browser:
 run: install
 	$(BIN)/labkit run $(if $(MODE),--mode $(MODE)) $(LABS)
 
+# Two pytest workers, whole test files each (a module's fixtures are built once); one thread per
+# worker (and per notebook kernel it starts) so the two never oversubscribe the cores.
+TEST_JOBS ?= 2
 test: install
-	$(BIN)/python -m pytest
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
 
 # The CUDA layer alone (skipped without a GPU). It installs nothing, since a GPU machine may have no
 # package index: .venv's Python when there is one, else $(PYTHON) with this checkout on PYTHONPATH.

@@ -74,6 +74,15 @@ def split_pair(batch: Any) -> tuple[Any, torch.Tensor]:
                      "(and val_step_fn=... for validation) for other batch layouts.")
 
 
+def first_tensor(batch: Any) -> torch.Tensor:
+    """The inputs of an unsupervised batch: the tensor itself, or the first of ``(x,)`` / ``(x, y)``."""
+    if isinstance(batch, torch.Tensor):
+        return batch
+    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], torch.Tensor):
+        return batch[0]
+    raise ValueError(f"expected a batch of images: a tensor or a tuple (images, ...), got {type(batch).__name__}")
+
+
 def as_batches(data: Any, name: str, batch_size: int, shuffle: bool, device: torch.device) -> Iterable:
     """What fit/evaluate iterate: ``(X, y, ...)`` tensors become a DeviceLoader on ``device``;
     loaders and other iterables are used as they are, a DeviceLoader only if it is on ``device``."""

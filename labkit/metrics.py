@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from labkit.sample_quality import embed, frechet_distance, gaussian_frechet_distance, ring_coverage  # noqa: F401
+
 
 def accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Fraction of correct predictions, as a 0-d tensor (stays on the device).

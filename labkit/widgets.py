@@ -258,3 +258,69 @@ class FilterViewer(FigureWidget):
         self.figure = figure
         self.image.value = figure_png(figure)
 
+
+
+# --- the latent explorer (lab 04) -------------------------------------------------------------
+
+class LatentExplorer(FigureWidget):
+    """Two sliders pick a point (z1, z2) of a 2-D latent space; shows the digit the VAE decodes
+    there beside the map of the codes ``z`` (coloured by ``labels``) with the point marked."""
+
+    def __init__(self, model, z, labels, extent: float | None = None) -> None:
+        import ipywidgets
+
+        if getattr(model, "latent_dim", None) != 2:
+            raise ValueError(f"the latent explorer needs a VAE with latent_dim=2, got latent_dim="
+                             f"{getattr(model, 'latent_dim', None)!r}")
+        z = np.asarray(z.detach().cpu() if hasattr(z, "detach") else z, dtype=float)
+        if z.ndim != 2 or z.shape[1] != 2:
+            raise ValueError(f"z must be 2-D codes of shape (N, 2), got {z.shape}")
+        self.model, self.z, self.labels = model, z, labels
+        self.extent = float(extent) if extent is not None else float(max(3.0, np.abs(z).max()))
+        step = self.extent / 50
+        self.z1 = ipywidgets.FloatSlider(value=0.0, min=-self.extent, max=self.extent, step=step, description="z₁")
+        self.z2 = ipywidgets.FloatSlider(value=0.0, min=-self.extent, max=self.extent, step=step, description="z₂")
+        self.image = ipywidgets.Image(format="png")
+        self.widget = ipywidgets.VBox([ipywidgets.HBox([self.z1, self.z2]), self.image])
+        for slider in (self.z1, self.z2):
+            slider.observe(lambda change: self.redraw(), names="value")
+        self.figure = None
+        self.redraw()
+
+    @property
+    def point(self) -> tuple[float, float]:
+        return float(self.z1.value), float(self.z2.value)
+
+    def decode(self, point: tuple[float, float]) -> np.ndarray:
+        """The pixel means the decoder gives at ``point``, (H, W)."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                logits = self.model.decode(torch.tensor([point], dtype=torch.float32, device=device))
+        finally:
+            self.model.train(was_training)
+        return torch.sigmoid(logits)[0, 0].float().cpu().numpy()
+
+    def redraw(self) -> None:
+        """Decode the sliders' point and redraw the map and the digit."""
+        import matplotlib.pyplot as plt
+
+        from labkit.plots import latent_map
+
+        self.decoded = self.decode(self.point)
+        figure, (ax_map, ax_digit) = plt.subplots(1, 2, figsize=(9.5, 4.2), gridspec_kw={"width_ratios": [1.6, 1]})
+        plt.close(figure)
+        latent_map(self.z, self.labels, ax=ax_map)
+        ax_map.plot(*self.point, marker="*", markersize=18, color="black", markeredgecolor="white")
+        ax_map.set_xlim(-self.extent, self.extent)
+        ax_map.set_ylim(-self.extent, self.extent)
+        ax_digit.imshow(self.decoded, cmap="gray", vmin=0, vmax=1)
+        ax_digit.set_title(f"decoded at z = ({self.point[0]:.2f}, {self.point[1]:.2f})")
+        ax_digit.axis("off")
+        figure.tight_layout()
+        self.figure = figure
+        self.image.value = figure_png(figure)

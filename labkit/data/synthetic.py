@@ -76,3 +76,24 @@ def two_class(n_samples: int = 1000, *, seed: int = 0, class_sep: float = 1.0,
                                n_clusters_per_class=1, class_sep=class_sep, flip_y=flip_y,
                                random_state=seed)
     return torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+
+
+def ring_centers(modes: int = 8, radius: float = 2.0) -> torch.Tensor:
+    """The ``modes`` centres, evenly spaced on a circle of ``radius``: (modes, 2) float32."""
+    check_positive_int(modes, "modes")
+    angles = torch.arange(modes, dtype=torch.float64) * (2 * np.pi / modes)
+    return (radius * torch.stack([angles.cos(), angles.sin()], dim=1)).float()
+
+
+def gaussian_ring(n_samples: int = 1000, *, modes: int = 8, radius: float = 2.0, std: float = 0.02,
+                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A mixture of ``modes`` equally likely isotropic Gaussians (standard deviation ``std``) on a
+    circle: points (N, 2) float32 and the mode each came from (N,) int64. The classic test of
+    mode collapse for GANs."""
+    _check_count(n_samples)
+    if not std > 0:
+        raise ValueError(f"std must be positive, got {std!r}")
+    gen = torch.Generator().manual_seed(seed)
+    mode = torch.randint(modes, (n_samples,), generator=gen)
+    points = ring_centers(modes, radius)[mode] + std * torch.randn(n_samples, 2, generator=gen)
+    return points, mode
