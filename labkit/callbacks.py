@@ -10,6 +10,7 @@ import torch
 from labkit.arguments import check_positive_int
 from labkit.files import atomic_write
 from labkit.frontend import display, figure_png, widget_frontend
+from labkit.models.evaluating import evaluating
 
 
 def tanh_to_pixels(x: torch.Tensor) -> torch.Tensor:
@@ -39,16 +40,11 @@ class SampleGrid:
         self.saved: list[Path] = []
         self._image: Any = None
 
-    @torch.no_grad()
     def samples(self) -> torch.Tensor:
         """G(noise) as pixels in [0, 1], generated in eval mode (on the CPU)."""
         device = next(self.generator.parameters()).device
-        was_training = self.generator.training
-        self.generator.eval()
-        try:
+        with evaluating(self.generator):
             return self.to_pixels(self.generator(self.noise.to(device)).float()).cpu()
-        finally:
-            self.generator.train(was_training)
 
     def on_epoch_end(self, history: Any, ctx: Any) -> None:
         epoch = len(history.rows)

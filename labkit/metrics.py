@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from labkit.models.evaluating import evaluating
 from labkit.sample_quality import embed, frechet_distance, gaussian_frechet_distance, ring_coverage  # noqa: F401
 
 
@@ -38,16 +39,11 @@ def accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (predicted == target).float().mean()
 
 
-@torch.no_grad()
 def predict_classes(model: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """The model's predicted class for every input (argmax of its scores), on the CPU."""
     device = next(iter(model.parameters())).device
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         return torch.cat([model(batch.to(device)).argmax(dim=-1).cpu() for batch in images.split(batch_size)])
-    finally:
-        model.train(was_training)
 
 
 def classification_summary(y_true: Any, y_pred: Any, class_names: Sequence[str] | None = None) -> dict[str, Any]:

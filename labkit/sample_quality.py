@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from labkit.models.evaluating import evaluating
+
 
 def _as_float64(x: Any, name: str) -> np.ndarray:
     array = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64)
@@ -57,7 +59,6 @@ def frechet_distance(a: Any, b: Any) -> float:
     return gaussian_frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 
-@torch.no_grad()
 def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """The features a classifier's last ``nn.Linear`` layer receives (its penultimate representation)
     for every image, (N, d) float64 on the CPU, computed in eval mode."""
@@ -67,14 +68,12 @@ def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torc
     captured: list[torch.Tensor] = []
     handle = last[-1].register_forward_pre_hook(lambda module, inputs: captured.append(inputs[0].detach()))
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     try:
-        for batch in images.split(batch_size):
-            model(batch.to(device))
+        with evaluating(model):
+            for batch in images.split(batch_size):
+                model(batch.to(device))
     finally:
         handle.remove()
-        model.train(was_training)
     return torch.cat([c.flatten(1).double().cpu() for c in captured])
 
 

@@ -211,18 +211,15 @@ class FilterViewer(FigureWidget):
         self.redraw()
 
     def _feature_maps(self, conv, x):
-        import torch
+        from labkit.models.evaluating import evaluating
 
         captured = []
         handle = conv.register_forward_hook(lambda module, inputs, output: captured.append(output.detach()))
-        was_training = self.model.training
-        self.model.eval()                     # no dropout, and BatchNorm statistics stay untouched
         try:
-            with torch.no_grad():
+            with evaluating(self.model):      # no dropout, and BatchNorm statistics stay untouched
                 self.model(x)
         finally:
             handle.remove()
-            self.model.train(was_training)
         return captured[0][0].float().cpu()
 
     def redraw(self) -> None:
@@ -295,14 +292,11 @@ class LatentExplorer(FigureWidget):
         """The pixel means the decoder gives at ``point``, (H, W)."""
         import torch
 
+        from labkit.models.evaluating import evaluating
+
         device = next(self.model.parameters()).device
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                logits = self.model.decode(torch.tensor([point], dtype=torch.float32, device=device))
-        finally:
-            self.model.train(was_training)
+        with evaluating(self.model):
+            logits = self.model.decode(torch.tensor([point], dtype=torch.float32, device=device))
         return torch.sigmoid(logits)[0, 0].float().cpu().numpy()
 
     def redraw(self) -> None:

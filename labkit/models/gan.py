@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from labkit.arguments import check_positive_int
+from labkit.models.evaluating import evaluating
 from labkit.models.placement import place
 
 GAN_KINDS = ("mlp", "dcgan")
@@ -30,18 +31,13 @@ class GAN(nn.Module):
         """G(z)."""
         return self.generator(z)
 
-    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` samples G(z), z ~ N(0, I), generated in eval mode."""
         check_positive_int(n, "n")
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator, device=generator.device if generator else device)
-        was_training = self.generator.training
-        self.generator.eval()
-        try:
+        with evaluating(self.generator):
             return self.generator(z.to(device))
-        finally:
-            self.generator.train(was_training)
 
 
 def _mlp_pair(latent_dim: int, data_dim: int, hidden: int) -> tuple[nn.Module, nn.Module]:
@@ -72,22 +68,17 @@ def check_gan(generator: nn.Module, discriminator: nn.Module, latent_dim: int) -
     check_positive_int(latent_dim, "latent_dim")
     device = next(generator.parameters()).device
     z = torch.zeros(2, latent_dim, device=device)
-    modes = generator.training, discriminator.training
-    generator.eval(), discriminator.eval()
-    try:
-        with torch.no_grad():
-            try:
-                fake = generator(z)
-            except RuntimeError as err:
-                raise ValueError(f"the generator cannot take a latent batch of shape (2, {latent_dim}): {err}") from None
-            try:
-                logits = discriminator(fake)
-            except RuntimeError as err:
-                raise ValueError(f"the discriminator cannot take the generator's output of shape "
-                                 f"{tuple(fake.shape)}: {err}. Make the generator's output the shape of a data "
-                                 "example (with the batch first)") from None
-    finally:
-        generator.train(modes[0]), discriminator.train(modes[1])
+    with evaluating(generator, discriminator):
+        try:
+            fake = generator(z)
+        except RuntimeError as err:
+            raise ValueError(f"the generator cannot take a latent batch of shape (2, {latent_dim}): {err}") from None
+        try:
+            logits = discriminator(fake)
+        except RuntimeError as err:
+            raise ValueError(f"the discriminator cannot take the generator's output of shape "
+                             f"{tuple(fake.shape)}: {err}. Make the generator's output the shape of a data "
+                             "example (with the batch first)") from None
     if tuple(logits.shape) != (2,):
         raise ValueError(f"the discriminator must return one logit per example, shape (N,); it returned "
                          f"{tuple(logits.shape)} for N = 2. End it with nn.Linear(..., 1) and nn.Flatten(0)")
