@@ -108,7 +108,7 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
     labs = find_labs(source)
     accepted, rejected = collect(submissions, labs)
     try:
-        grades, ready, points = _prepare(accepted, rejected, labs, course, timeout, echo)
+        grades, ready, points = _prepare(accepted, rejected, labs, course, timeout, jobs, echo)
     except KeyboardInterrupt:
         raise GradingInterrupted([], accepted, None) from None
     batch = _Batch()
@@ -132,7 +132,7 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
 
 
 def _prepare(accepted: list[Submission], rejected: list[Rejected], labs: dict[str, Path], course: Path,
-             timeout: int, echo: Callable[[str], None]) -> tuple[list[Grade], list[Ready], dict[str, float]]:
+             timeout: int, jobs: int, echo: Callable[[str], None]) -> tuple[list[Grade], list[Ready], dict[str, float]]:
     """Build the course for the labs submitted, then read and repair every submission.
 
     Returns the grades already known (rejected and malformed files), the submissions ready for a
@@ -142,9 +142,7 @@ def _prepare(accepted: list[Submission], rejected: list[Rejected], labs: dict[st
     if needed:
         echo(f"preparing {len(needed)} lab(s) for grading: {', '.join(needed)}")
         build_course({lab: labs[lab] for lab in needed}, course, timeout)
-    for lab in needed:
-        echo(f"{lab}: reference answers from the instructor's solutions")
-        reference_answers(course / "source" / lab / f"{lab}.ipynb", answers_cache(course, lab), timeout)
+        _all_reference_answers(needed, course, timeout, jobs, echo)
     release = {lab: nbformat.read(course / "release" / lab / f"{lab}.ipynb", as_version=4) for lab in needed}
     sources = {lab: nbformat.read(course / "source" / lab / f"{lab}.ipynb", as_version=4) for lab in needed}
     points = {lab: lab_points(nb) for lab, nb in release.items()}
@@ -165,6 +163,21 @@ def _prepare(accepted: list[Submission], rejected: list[Rejected], labs: dict[st
         limit = timeout * (code_cells + 2) + 120      # the whole notebook, if every cell hit the limit
         ready.append((sub, copy, repaired.notes, limit))
     return grades, ready, points
+
+
+def _all_reference_answers(labs: list[str], course: Path, timeout: int, jobs: int,
+                           echo: Callable[[str], None]) -> None:
+    """Each lab's reference answers (cached in the course), computed ``jobs`` labs at a time."""
+    echo(f"reference answers from the instructor's solutions: {', '.join(labs)}")
+    todo = [(course / "source" / lab / f"{lab}.ipynb", answers_cache(course, lab), timeout) for lab in labs]
+    workers = min(jobs, len(todo))
+    if workers <= 1:
+        for args in todo:
+            reference_answers(*args)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(reference_answers, *args) for args in todo]:
+            future.result()                  # NoReferenceAnswers is raised here as it was there
 
 
 @contextmanager

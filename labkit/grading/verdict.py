@@ -17,6 +17,7 @@ import ast
 import builtins
 import hashlib
 import json
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,14 +158,13 @@ def reference_answers(source: Path, cache: Path, timeout: int) -> dict[str, dict
 
     from labkit.grading.course import grading_environment
     from labkit.grading.cut import exercise_cut
-    from labkit.runner import environment_variables
 
     notebook = exercise_cut(nbformat.read(source, as_version=4))
-    with tempfile.TemporaryDirectory(prefix="labkit-answers-") as folder, \
-            environment_variables(**grading_environment()):
+    env = {**os.environ, **grading_environment()}      # the kernel's own: safe with several labs at once
+    with tempfile.TemporaryDirectory(prefix="labkit-answers-") as folder:
         try:
             NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": folder}}).execute()
+                           resources={"metadata": {"path": folder}}).execute(env=env)
         except CellExecutionError as err:
             raise NoReferenceAnswers(f"the exercise cells of {source.name} fail on the instructor's solutions, so "
                                   f"no reference answers exist: {str(err).strip().splitlines()[-1][:300]}") from None
