@@ -30,7 +30,8 @@ def binarize(images: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """z = mu + exp(logvar / 2) * eps, eps ~ N(0, I): a sample whose gradient reaches mu and logvar."""
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    where = generator.device if generator is not None else mu.device     # a CPU generator serves a GPU model too
+    eps = torch.randn(mu.shape, generator=generator, device=where, dtype=mu.dtype).to(mu.device)
     return mu + torch.exp(0.5 * logvar) * eps
 
 

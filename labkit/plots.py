@@ -147,7 +147,8 @@ def image_mosaic(images, ncols: int = 8, title: str = "", ax: Axes | None = None
     tiled = mosaic(images, ncols)
     if ax is None:
         rows, cols = tiled.shape
-        fig, ax = new_figure(figsize=(min(10.0, 0.09 * cols + 0.5), min(10.0, 0.09 * rows + 0.5 + (0.3 if title else 0))))
+        inches_per_pixel = min(0.04, 9.0 / max(rows, cols))              # at most 9 inches on the long side
+        fig, ax = new_figure(figsize=(cols * inches_per_pixel + 0.3, rows * inches_per_pixel + (0.6 if title else 0.3)))
     else:
         fig = ax.figure
     ax.imshow(tiled, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
