@@ -76,7 +76,8 @@ class SampleGrid:
         if not self.frames:
             raise ValueError("no frames yet: pass the SampleGrid to fit(callbacks=[...]) and train first")
         picks = sorted({round(i) for i in np.linspace(0, len(self.frames) - 1, min(max_frames, len(self.frames)))})
-        fig, axes = plt.subplots(1, len(picks), figsize=(2.6 * len(picks), 2.9), squeeze=False)
+        rows, cols = self.frames[0][1].shape
+        fig, axes = plt.subplots(1, len(picks), figsize=(2.6 * len(picks), 2.6 * rows / cols + 0.7), squeeze=False)
         plt.close(fig)
         for ax, k in zip(axes[0], picks):
             epoch, tiled = self.frames[k]
