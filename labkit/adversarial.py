@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 from torch.nn import functional as F
 
-from labkit.batches import first_tensor
+from labkit.batches import batch_inputs
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -40,7 +40,7 @@ def gan_step(d_loss: Callable = discriminator_loss, g_loss: Callable = generator
 
     def step(batch: Any, ctx: Any) -> dict[str, torch.Tensor]:
         model = ctx.model
-        real = first_tensor(batch)
+        real = batch_inputs(batch)
         real = to_real(real) if to_real is not None else real
         z = torch.randn(len(real), model.latent_dim, device=real.device)
         with ctx.autocast():

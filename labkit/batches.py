@@ -74,13 +74,13 @@ def split_pair(batch: Any) -> tuple[Any, torch.Tensor]:
                      "(and val_step_fn=... for validation) for other batch layouts.")
 
 
-def first_tensor(batch: Any) -> torch.Tensor:
-    """The inputs of an unsupervised batch: the tensor itself, or the first of ``(x,)`` / ``(x, y)``."""
-    if isinstance(batch, torch.Tensor):
-        return batch
-    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], torch.Tensor):
-        return batch[0]
-    raise ValueError(f"expected a batch of images: a tensor or a tuple (images, ...), got {type(batch).__name__}")
+def batch_inputs(batch: Any) -> torch.Tensor:
+    """The inputs of an unsupervised batch: the tensor itself, or the first tensor of ``(x,)``,
+    ``(x, y)`` or a dict."""
+    found = first_tensor(batch)
+    if found is None:
+        raise ValueError(f"expected a batch of inputs: a tensor or a tuple (inputs, ...), got {type(batch).__name__}")
+    return found
 
 
 def as_batches(data: Any, name: str, batch_size: int, shuffle: bool, device: torch.device) -> Iterable:

@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from labkit.arguments import check_positive_int
-from labkit.batches import first_tensor
+from labkit.batches import batch_inputs
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -64,7 +64,7 @@ def elbo_step(beta: float = 1.0, train: bool = True):
         raise ValueError(f"beta weighs the KL term and must be >= 0, got {beta!r}")
 
     def step(batch: Any, ctx: Any) -> dict[str, torch.Tensor]:
-        x = first_tensor(batch)
+        x = batch_inputs(batch)
         with ctx.autocast():
             terms = negative_elbo(ctx.model, x, beta)
         if train:
