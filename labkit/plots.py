@@ -183,3 +183,31 @@ def latent_map(z, labels, ax: Axes | None = None, title: str = "") -> Figure:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def attention_map(weights, tokens: Sequence[str], ax: Axes | None = None, title: str = "") -> Figure:
+    """Attention probabilities (L, L) as a heatmap: queries on the rows, keys on the columns."""
+    weights = np.asarray(weights.detach().float().cpu() if hasattr(weights, "detach") else weights, dtype=float)
+    tokens = [str(t) for t in tokens]
+    if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
+        raise ValueError(f"attention_map draws one head's (L, L) weights, got shape {weights.shape}; pick a layer "
+                         "and a head first, e.g. maps[layer, 0, head]")
+    if len(tokens) != len(weights):
+        raise ValueError(f"{len(tokens)} tokens for {len(weights)} positions: pass the tokens of the real positions "
+                         "and the weights cut to them")
+    if ax is None:
+        side = min(9.0, 2.0 + 0.22 * len(tokens))
+        fig, ax = new_figure(figsize=(side + 1.0, side))
+    else:
+        fig = ax.figure
+    image = ax.imshow(weights, cmap="viridis", vmin=0, vmax=max(1e-9, weights.max()))
+    ticks = range(len(tokens))
+    fontsize = 8 if len(tokens) <= 40 else 6
+    ax.set_xticks(ticks, tokens, rotation=90, fontsize=fontsize)
+    ax.set_yticks(ticks, tokens, fontsize=fontsize)
+    ax.set_xlabel("key (attended to)")
+    ax.set_ylabel("query (attending)")
+    ax.set_title(title or "attention weights")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig

@@ -318,3 +318,56 @@ class LatentExplorer(FigureWidget):
         figure.tight_layout()
         self.figure = figure
         self.image.value = figure_png(figure)
+
+
+# --- the attention viewer (labs 06 and 07) ------------------------------------------------------
+
+class AttentionViewer(FigureWidget):
+    """Pick a layer and a head; shows that head's attention weights over ``tokens`` as a heatmap.
+
+    ``maps`` are attention probabilities (layers, heads, L, L), or (layers, 1, heads, L, L) as
+    ``Encoder.attention_maps`` returns them for one sequence; only the first len(tokens) positions
+    are drawn (the real tokens, before any padding).
+    """
+
+    def __init__(self, maps, tokens) -> None:
+        import ipywidgets
+
+        maps = np.asarray(maps.detach().float().cpu() if hasattr(maps, "detach") else maps, dtype=float)
+        if maps.ndim == 5:
+            if maps.shape[1] != 1:
+                raise ValueError(f"maps hold {maps.shape[1]} sequences; pass one, e.g. maps[:, i:i + 1]")
+            maps = maps[:, 0]
+        if maps.ndim != 4 or maps.shape[-1] != maps.shape[-2]:
+            raise ValueError(f"maps must be attention weights (layers, heads, L, L), got shape {maps.shape}")
+        self.tokens = [str(t) for t in tokens]
+        if not 0 < len(self.tokens) <= maps.shape[-1]:
+            raise ValueError(f"{len(self.tokens)} tokens for sequences of {maps.shape[-1]} positions")
+        n = len(self.tokens)
+        self.maps = maps[:, :, :n, :n]
+        layers, heads = self.maps.shape[:2]
+        self.layer = ipywidgets.IntSlider(value=0, min=0, max=layers - 1, description="layer")
+        self.head = ipywidgets.IntSlider(value=0, min=0, max=heads - 1, description="head")
+        self.image = ipywidgets.Image(format="png")
+        self.widget = ipywidgets.VBox([ipywidgets.HBox([self.layer, self.head]), self.image])
+        for control in (self.layer, self.head):
+            control.observe(lambda change: self.redraw(), names="value")
+        self.figure = None
+        self.redraw()
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weights on show, (L, L)."""
+        return self.maps[self.layer.value, self.head.value]
+
+    def redraw(self) -> None:
+        """Draw the chosen layer and head."""
+        import matplotlib.pyplot as plt
+
+        from labkit.plots import attention_map
+
+        figure = attention_map(self.weights, self.tokens,
+                               title=f"layer {self.layer.value}, head {self.head.value}: attention weights")
+        plt.close(figure)
+        self.figure = figure
+        self.image.value = figure_png(figure)
