@@ -3,7 +3,7 @@ __version__ = "0.1.0"
 
 from importlib import import_module
 
-from labkit import adversarial, callbacks, checks, data, device, elbo, metrics, mode, models, report  # noqa: E402
+from labkit import adversarial, callbacks, checks, data, device, elbo, flops, metrics, mlm, mode, models, report, text  # noqa: E402
 from labkit.doctor import banner, doctor  # noqa: E402
 from labkit.device import describe, get_device, seed_everything  # noqa: E402
 from labkit.history import History  # noqa: E402
@@ -14,8 +14,8 @@ from labkit.train import evaluate, fit  # noqa: E402
 # Figures need matplotlib's pyplot, slow to import and a backend choice: loaded on first use.
 _LAZY_MODULES = ("plots", "widgets")
 
-__all__ = ["History", "adversarial", "banner", "callbacks", "checks", "data", "describe", "device", "doctor", "elbo",
-           "evaluate", "fit", "get_device", "metrics", "mode", "models", "output_dir", "plots", "record", "report", "seed_everything", "widgets"]
+__all__ = ["History", "adversarial", "banner", "callbacks", "checks", "data", "describe", "device", "doctor", "elbo", "flops",
+           "evaluate", "fit", "get_device", "metrics", "mlm", "mode", "models", "output_dir", "plots", "record", "report", "seed_everything", "text", "widgets"]
 
 
 def __getattr__(name: str):

@@ -144,3 +144,73 @@ def describe(device: str | torch.device | None = None) -> str:
     else:
         where = str(dev)
     return f"device {where} | precision {precision_policy(dev).name} | torch {torch.__version__}"
+
+
+# Dense (no structured sparsity) peak FLOP/s per GPU, from NVIDIA's datasheets and architecture
+# whitepapers. Keys: "bf16" and "fp16" (tensor cores, fp32 accumulation), "tf32" (tensor cores on
+# fp32 tensors when TF32 matmuls are enabled), "fp32" (plain CUDA cores). A precision a GPU lacks
+# (bf16 and tf32 on Turing and Volta) is absent: its peak is None. GeForce cards are listed at their
+# fp32-accumulate rate (what autocast uses), half their fp16-accumulate rate.
+PEAK_FLOPS: dict[str, dict[str, float]] = {
+    "H100":      {"bf16": 989e12, "fp16": 989e12, "tf32": 494e12, "fp32": 67e12},   # SXM5 (HBM3)
+    "H100 PCIe": {"bf16": 756e12, "fp16": 756e12, "tf32": 378e12, "fp32": 51e12},
+    "H100 NVL":  {"bf16": 835e12, "fp16": 835e12, "tf32": 418e12, "fp32": 60e12},
+    "GH200":     {"bf16": 989e12, "fp16": 989e12, "tf32": 494e12, "fp32": 67e12},
+    "H200":      {"bf16": 989e12, "fp16": 989e12, "tf32": 494e12, "fp32": 67e12},   # H100 SXM's compute
+    "H200 NVL":  {"bf16": 835e12, "fp16": 835e12, "tf32": 418e12, "fp32": 60e12},
+    "A100":      {"bf16": 312e12, "fp16": 312e12, "tf32": 156e12, "fp32": 19.5e12},  # SXM4 and PCIe
+    "A10":       {"bf16": 125e12, "fp16": 125e12, "tf32": 62.5e12, "fp32": 31.2e12},
+    "L4":        {"bf16": 121e12, "fp16": 121e12, "tf32": 60e12, "fp32": 30.3e12},
+    "L40":       {"bf16": 181e12, "fp16": 181e12, "tf32": 90.5e12, "fp32": 90.5e12},
+    "L40S":      {"bf16": 362e12, "fp16": 362e12, "tf32": 183e12, "fp32": 91.6e12},
+    "RTX 4090":  {"bf16": 165e12, "fp16": 165e12, "tf32": 82.6e12, "fp32": 82.6e12},
+    "RTX 3090":  {"bf16": 71e12, "fp16": 71e12, "tf32": 35.6e12, "fp32": 35.6e12},
+    "T4":        {"fp16": 65e12, "fp32": 8.1e12},                                     # Turing: no bf16, no tf32
+    "V100":      {"fp16": 125e12, "fp32": 15.7e12},                                   # SXM2
+    "V100 PCIe": {"fp16": 112e12, "fp32": 14e12},
+}
+_PEAK_DTYPES = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32",
+                "bf16": "bf16", "fp16": "fp16", "fp32": "fp32", "tf32": "tf32"}
+
+
+def _name_tokens(name: str) -> list[str]:
+    return name.upper().replace("-", " ").replace("_", " ").split()
+
+
+def peak_entry(gpu_name: str) -> dict[str, float] | None:
+    """The :data:`PEAK_FLOPS` row for a GPU name as CUDA reports it, or None if it is not listed.
+
+    A key matches when its words appear in a row in the name's words ("-" counts as a space, case
+    is ignored), and the longest matching key wins: "NVIDIA H100 PCIe" is "H100 PCIe", "NVIDIA H100
+    80GB HBM3" is "H100", "NVIDIA A100-SXM4-40GB" is "A100", "NVIDIA L40S" is "L40S" (not "L4").
+    A MIG slice ("... MIG 1g.10gb") has a fraction of the GPU, unknown here: None.
+    """
+    words = _name_tokens(gpu_name)
+    if "MIG" in words:
+        return None
+    best: tuple[int, str] | None = None
+    for key in PEAK_FLOPS:
+        k = _name_tokens(key)
+        if any(words[i:i + len(k)] == k for i in range(len(words) - len(k) + 1)):
+            if best is None or len(k) > best[0]:
+                best = (len(k), key)
+    return None if best is None else PEAK_FLOPS[best[1]]
+
+
+def peak_flops(device: str | torch.device | None = None, dtype: torch.dtype | str = torch.bfloat16) -> float | None:
+    """Dense peak FLOP/s of ``device`` (default: the best available) computing in ``dtype``.
+
+    ``dtype``: torch.bfloat16 / torch.float16 (tensor cores), torch.float32 (plain fp32 on CUDA
+    cores), or one of the strings "bf16", "fp16", "fp32", "tf32" ("tf32": fp32 matmuls on tensor
+    cores, ``torch.backends.cuda.matmul.allow_tf32`` or ``set_float32_matmul_precision("high")``).
+    None on a CPU or MPS, on a GPU missing from :data:`PEAK_FLOPS`, and for a precision the GPU has
+    no fast path for (bf16 on a T4): model-FLOPs utilisation is not meaningful there.
+    """
+    if dtype not in _PEAK_DTYPES:
+        raise ValueError(f"no peak for dtype {dtype!r}; use torch.bfloat16, torch.float16, torch.float32 "
+                         "or 'bf16', 'fp16', 'fp32', 'tf32'")
+    dev = get_device(device)
+    if dev.type != "cuda":
+        return None
+    entry = peak_entry(torch.cuda.get_device_name(dev))
+    return None if entry is None else entry.get(_PEAK_DTYPES[dtype])

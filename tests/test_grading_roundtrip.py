@@ -1,5 +1,10 @@
 """The real labs through nbgrader, end to end: `release` makes blank editions, and `grade` gives the
-instructor's notebooks full marks, the blank editions zero, and a half-done lab exactly its points.
+instructor's solutions full marks, the blank editions zero, and a half-done lab exactly its points.
+
+The blank editions and the half-done lab are whole labs, executed to their end. The instructor's
+solutions are graded on each lab's exercise-only cut (every exercise and test cell, and the cells
+they depend on): the whole source notebook already runs twice in the suite, under papermill
+(tests/test_notebooks.py) and nbval, so a third whole run would test nothing new.
 
 `make release` additionally runs `nbgrader validate` on every source and `--invert` on every
 edition (about 2.5 minutes here); grading the same notebooks below checks the same two facts
@@ -17,6 +22,7 @@ import pytest
 from conftest import REPO
 from labkit.grading import grade, release
 from labkit.grading.course import find_labs
+from labkit.grading.cut import exercise_cut
 from labkit.grading.editions import REGION, hidden_lines
 from labkit.grading.grader import lab_points
 
@@ -56,7 +62,7 @@ def batch(tmp_path_factory):
     for folder in ("solutions", "blank", "half"):
         (subs / folder).mkdir(parents=True)
     for lab, source in LABS.items():
-        shutil.copyfile(source, subs / "solutions" / f"{lab}.ipynb")
+        nbformat.write(exercise_cut(nbformat.read(source, as_version=4)), subs / "solutions" / f"{lab}.ipynb")
         shutil.copyfile(editions[lab], subs / "blank" / f"{lab}.ipynb")
     partial, expected = half_done(nbformat.read(LABS[PARTIAL_LAB], as_version=4),
                                   nbformat.read(editions[PARTIAL_LAB], as_version=4), PARTIAL_BLANK)
