@@ -124,8 +124,43 @@ def _gan(m):
     assert m["dcgan_best_epoch"] >= 1 and 0 < m["dcgan_final_d_fake"] < m["dcgan_final_d_real"] < 1
 
 
+def _text_attention(m):
+    # Numerical verifications: from-scratch attention / MHA vs torch, and the exact properties.
+    assert m["sdpa_max_abs_diff_padding"] < 1e-5 and m["sdpa_max_abs_diff_causal"] < 1e-5
+    assert m["mha_max_abs_diff"] < 1e-5                     # vs nn.MultiheadAttention, copied weights
+    assert m["permutation_equivariance_diff"] < 1e-5        # attention without positions
+    assert m["sinusoidal_offset_max_abs_diff"] < 1e-5       # p_(t+k) = R_k p_t
+    assert m["packed_alone_vs_batch_diff"] < 1e-5 < 1e-2 < m["last_step_alone_vs_batch_diff"]
+    assert m["packed_prediction_changes"] == 0              # packed LSTM: batching never changes a prediction
+    assert m["articles_residual_noop_diff"] < 1e-5          # LN(a + a) = LN(a) (eps = 0)
+    assert m["cross_first_context_diff"] < 1e-6 < 1e-4 < m["self_first_context_diff"]
+    # sqrt(d_k): Var(q.k) = d_k unscaled, 1 scaled; the unscaled softmax saturates and loses gradient
+    assert 0.85 < m["score_variance_unscaled_1024"] / 1024 < 1.15 and m["score_variance_scaled_max_deviation"] < 0.15
+    assert m["softmax_max_weight_unscaled"] > 0.8 and m["softmax_gradient_ratio"] > 1.5
+    # The articles' exp(softmax(QK^T))/sqrt(d_k) V: rows do not sum to 1, weights within a factor e, padding leaks
+    assert m["articles_row_sum_error"] > 1 and m["articles_weight_ratio"] <= math.e + 1e-4
+    assert m["articles_padding_weight"] > 0.5
+    assert m["lookup_accuracy_correct"] > 0.9 and m["lookup_accuracy_articles"] < m["lookup_accuracy_correct"] - 0.2
+    # The articles' residual forgets the input; the pre-LN block keeps it
+    assert m["pre_ln_input_output_cosine"] > 0.8 and abs(m["articles_input_output_cosine"]) < 0.3
+    # Text preparation
+    assert 0 < m["word_oov_rate"] < 0.1
+    assert m["padding_fraction_grouped"] < 0.5 * m["padding_fraction_random"]
+    # Baselines and models (validation), then the test set once with Wilson intervals
+    assert m["bow_val_accuracy"] > m["majority_val_accuracy"] + 0.2
+    assert m["lstm_val_accuracy"] > m["majority_val_accuracy"] + 0.05
+    assert m["transformer_val_accuracy"] > m["majority_val_accuracy"] + 0.15
+    assert m["articles_residual_val_accuracy"] < m["transformer_val_accuracy"]
+    assert 0.8 < m["transformer_parameters"] / m["lstm_parameters"] < 1.5        # similar size
+    for model in ("lstm", "transformer"):
+        assert m[f"{model}_test_ci_low"] < m[f"{model}_test_accuracy"] < m[f"{model}_test_ci_high"]
+    assert m["transformer_test_accuracy"] > m["majority_test_accuracy"] + 0.1
+    assert m["bow_test_accuracy"] > m["majority_test_accuracy"]
+
+
 EXPECTATIONS = {"00_setup": _setup, "01_linear_regression": _linear_regression, "02_mlp_backprop": _mlp_backprop,
-                "03_cnn": _cnn, "04_vae": _vae, "05_gan": _gan}
+                "03_cnn": _cnn, "04_vae": _vae, "05_gan": _gan,
+                "06_text_attention": _text_attention}
 
 
 @pytest.fixture(scope="module")
