@@ -158,9 +158,37 @@ def _text_attention(m):
     assert m["bow_test_accuracy"] > m["majority_test_accuracy"]
 
 
+def _bert_pretraining(m):
+    # tokenizer: our greedy WordPiece = the library's; exact round trip; few tokens per word
+    assert m["wordpiece_scratch_agreement"] > 0.999
+    assert m["roundtrip_share"] > 0.95 and m["decode_share"] > 0.95 and m["unk_rate"] < 0.01
+    assert 1 < m["tokens_per_word"] < 2
+    # BERT masking: every share within 4.5 standard errors, specials never chosen
+    assert abs(m["mask_chosen_share"] - 0.15) < 0.005 and m["mask_specials_chosen"] == 0
+    assert max(abs(m[k]) for k in ("mask_z_chosen", "mask_z_mask", "mask_z_random", "mask_z_unchanged")) < 4.5
+    # encoder: tied weights, attention by hand vs SDPA, padding invariance, the head on masked rows only
+    assert m["tied_weights"] is True and 0 < m["tying_saved_params"] < m["bert_params"]
+    assert m["attention_vs_sdpa_max_abs_diff"] < 1e-5 and m["padding_invariance_max_abs_diff"] < 1e-5
+    assert 0.08 < m["masked_position_share"] < 0.15 and m["head_time_ratio_all_vs_masked"] > 1
+    # pretraining beats the unigram baseline on held-out text; perplexity = exp(loss)
+    assert m["mlm_val_loss"] < m["unigram_loss"] and m["mlm_val_accuracy"] > 2 * m["unigram_accuracy"]
+    assert math.isclose(m["mlm_val_perplexity"], math.exp(m["mlm_val_loss"]), rel_tol=1e-6)
+    assert m["schedule_vs_exercise"] < 1e-12                     # exercise 3 = the schedule used
+    # FLOPs: FlopCounterMode vs 6N + attention + head; MFU only where a GPU peak is known
+    assert 0.95 < m["flops_vs_6n_estimate"] < 1.05 and m["flops_per_step"] > 0
+    assert m["train_tokens_per_s"] > 0 and m["step_tokens_per_s"] > 0 and ("mfu" not in m or 0 < m["mfu"] < 1)
+    # fine-tuning, pretrained vs scratch at the same budget over seeds; the test documents once
+    assert m["bow_val_accuracy"] > m["majority_val_accuracy"] + 0.1
+    assert m["finetune_scratch_val_accuracy"] > m["majority_val_accuracy"] + 0.1
+    assert m["finetune_pretrained_val_accuracy"] > m["majority_val_accuracy"]
+    assert m["finetune_seeds"] >= 2 and m["final_init"] in {"pretrained", "scratch"}
+    assert m["test_ci_low"] < m["test_accuracy"] < m["test_ci_high"] and m["test_ci_high"] - m["test_ci_low"] < 0.15
+    assert m["uniform_attention"] > 0 and m["max_previous_token_attention"] > 0
+
+
 EXPECTATIONS = {"00_setup": _setup, "01_linear_regression": _linear_regression, "02_mlp_backprop": _mlp_backprop,
                 "03_cnn": _cnn, "04_vae": _vae, "05_gan": _gan,
-                "06_text_attention": _text_attention}
+                "06_text_attention": _text_attention, "07_bert_pretraining": _bert_pretraining}
 
 
 @pytest.fixture(scope="module")
