@@ -182,8 +182,8 @@ class BertForMaskedLM(nn.Module):
 class BertClassifier(nn.Module):
     """The encoder with a classification head on the mean of its final token states (real tokens only).
 
-    BERT classifies from its [CLS] state, trained by next-sentence prediction; without that
-    objective, the mean of the token states carries more of what MLM pretraining learned.
+    BERT classifies from its [CLS] state, which its next-sentence objective trains; labkit pretrains
+    with masked language modelling alone, so it pools the mean of the token states instead.
     """
 
     def __init__(self, config: BertConfig, num_classes: int, encoder: Encoder | None = None) -> None:
