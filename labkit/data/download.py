@@ -11,7 +11,7 @@ import os
 import shutil
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -94,6 +94,22 @@ class Fetched:
         """Why the files are not in an earlier cache, e.g. " (the shared cache X is read-only: why)"."""
         return "".join(f" ({cache.name} {cache.path} is read-only: {cache.problem})" for cache in self.passed_over)
 
+    def where(self, unpacked: Path | None = None) -> str:
+        """Which tier served, truthfully: the cache (shared or not) and folder, or where the download
+        went; ``unpacked`` names the folder files were unpacked into, when it is another one."""
+        if self.tier == "download":
+            return f"downloaded and verified into {self.folder}{self.read_only_note()}"
+        unpacked_note = f", unpacked into {unpacked}" if unpacked is not None and unpacked != self.folder else ""
+        return f"from {self.cache.name} ({self.folder}{unpacked_note}){self.read_only_note()}"
+
+
+def unavailable_reason(err: DownloadError, download: bool = True) -> str:
+    """Why the download tier did not serve: each mirror's reason (without the URLs), or download=False."""
+    if not download:
+        return "downloads disabled (download=False)"
+    reasons = sorted({failure.split(": ", 1)[-1] for failure in err.failures})
+    return f"it could not be downloaded ({len(err.failures)} mirror(s) tried: {'; '.join(reasons)})"
+
 
 def _verified(path: Path, remote: RemoteFile) -> bool:
     return path.is_file() and file_checksum(path, remote.algorithm) == remote.digest
@@ -104,17 +120,19 @@ def _copy(source: Path, dest: Path) -> None:
         shutil.copyfileobj(src, out)
 
 
-def fetch_entry(entry: DatasetEntry, root: str | os.PathLike | None = None, *, timeout: float = 20.0,
-                progress: bool = True) -> Fetched:
+def fetch_entry(entry: DatasetEntry, root: str | os.PathLike | None = None, *, download: bool = True,
+                timeout: float = 20.0, progress: bool = True) -> Fetched:
     """Make every file of ``entry`` available in one local folder: a cache that has them all, else by download.
 
     The caches of :func:`~labkit.data.cache.search_path` are searched in order and a folder
     holding every file with the right checksum is used as it is, without writing to it.
     Otherwise the files go to the first writable cache: copied from another cache that holds a
     verified copy, else downloaded (and moved into place only once verified). Raises
-    :class:`DownloadError` if files are missing and ``entry`` has no mirrors, and
-    :class:`~labkit.data.cache.CacheDirError` if no cache can be written to.
+    :class:`DownloadError` if files are missing and ``entry`` has no mirrors (or ``download`` is
+    False), and :class:`~labkit.data.cache.CacheDirError` if no cache can be written to.
     """
+    if not download:                                   # a cache or nothing: no mirror is tried
+        entry = replace(entry, mirrors=())
     sub = entry.folder or entry.name
     copies: dict[str, list[Path]] = {remote.filename: [] for remote in entry.files}   # verified copies
     for cache in search_path(root):

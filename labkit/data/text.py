@@ -11,10 +11,10 @@ import difflib
 import os
 import re
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from labkit.data.download import DownloadError, Fetched, fetch_entry
+from labkit.data.download import DownloadError, fetch_entry, unavailable_reason
 from labkit.data.registry import DatasetEntry, RemoteFile, get_entry, register
 
 SPLITS = ("train", "validation", "test")
@@ -106,16 +106,15 @@ def load_corpus(name: str = "wikitext-2", *, root: str | os.PathLike | None = No
         return offline_corpus(root)
     entry = get_entry(name)
     try:
-        fetched = fetch_entry(entry if download else replace(entry, mirrors=()), root, timeout=timeout,
-                              progress=progress)
+        fetched = fetch_entry(entry, root, download=download, timeout=timeout, progress=progress)
     except DownloadError as err:
-        print(f"WikiText-2: not in any data cache and {unavailable(err, download)}; using the offline corpus "
+        print(f"WikiText-2: not in any data cache and {unavailable_reason(err, download)}; using the offline corpus "
               f"instead: {OFFLINE_NOTE}.")
         return offline_corpus(root)
     path = fetched.paths[entry.files[0].filename]
     splits = {split: read_wikitext(path, member, split) for split, member in WIKITEXT_FILES.items()}
     corpus = Corpus(name, fetched.tier, WIKITEXT_ORIGIN, splits["train"], splits["validation"], splits["test"])
-    print(f"WikiText-2: {corpus.counts()}, {where(fetched)}.")
+    print(f"WikiText-2: {corpus.counts()}, {fetched.where()}.")
     return corpus
 
 
@@ -174,17 +173,3 @@ def unescape(text: str) -> str:
         text = text.replace(escaped, plain)
     return text.strip()
 
-
-def unavailable(err: DownloadError, download: bool) -> str:
-    """Why the download tier did not serve: each mirror's reason (without the URLs), or download=False."""
-    if not download:
-        return "downloads disabled (download=False)"
-    reasons = sorted({failure.split(": ", 1)[-1] for failure in err.failures})
-    return f"it could not be downloaded ({len(err.failures)} mirror(s) tried: {'; '.join(reasons)})"
-
-
-def where(fetched: Fetched) -> str:
-    """Which tier served: the cache and folder, or where the download went."""
-    if fetched.tier == "download":
-        return f"downloaded and verified into {fetched.folder}{fetched.read_only_note()}"
-    return f"from {fetched.cache.name} ({fetched.folder}){fetched.read_only_note()}"

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
 from labkit.data import ag_news as ag_source            # registers the "ag_news" entry (cheap: csv, html)
-from labkit.data.download import DownloadError, fetch_entry
+from labkit.data.download import DownloadError, fetch_entry, unavailable_reason
 from labkit.data.registry import get_entry
-from labkit.data.text import SPLITS, Corpus, unavailable, where
+from labkit.data.text import SPLITS, Corpus
 
 TASKS = ("python-areas", "ag_news")
 _SPLIT_NAMES = {"train": "train", "validation": "val", "val": "val", "test": "test"}
@@ -117,10 +117,9 @@ def ag_news(root: str | os.PathLike | None, download: bool, timeout: float, prog
     """AG News from a cache or a verified download; None (saying why) if neither serves."""
     entry = get_entry("ag_news")
     try:
-        fetched = fetch_entry(entry if download else replace(entry, mirrors=()), root, timeout=timeout,
-                              progress=progress)
+        fetched = fetch_entry(entry, root, download=download, timeout=timeout, progress=progress)
     except DownloadError as err:
-        print(f"AG News: not in any data cache and {unavailable(err, download)}; using the offline task "
+        print(f"AG News: not in any data cache and {unavailable_reason(err, download)}; using the offline task "
               "python-areas instead.")
         return None
     rows: dict[str, list[tuple[str, str, int]]] = {split: [] for split in SPLITS}
@@ -129,7 +128,7 @@ def ag_news(root: str | os.PathLike | None, download: bool, timeout: float, prog
     rows["test"] = [(f"ag_news/test/{i}", text, label)
                     for i, (text, label) in enumerate(ag_source.read_rows(fetched.paths["test.csv"]))]
     task = _task("ag_news", ag_source.CLASSES, fetched.tier, ag_source.ORIGIN, rows)
-    print(f"AG News: {_sizes(task)} articles in train / validation / test, {where(fetched)}.")
+    print(f"AG News: {_sizes(task)} articles in train / validation / test, {fetched.where()}.")
     return task
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from labkit.data.cache import search_path, writable_dir
-from labkit.data.download import DownloadError, Fetched, fetch_entry
+from labkit.data.download import DownloadError, Fetched, fetch_entry, unavailable_reason
 from labkit.data.loader import DeviceLoader
 from labkit.data.registry import DatasetEntry, RemoteFile, get_entry, register
 from labkit.files import atomic_write
@@ -167,12 +167,9 @@ def load_images(name: str = "mnist", *, normalize: str = "standard", root: str |
         raise ValueError(f"unknown normalize={normalize!r}; use 'standard' or 'unit'")
     label = "MNIST" if name == "mnist" else "Fashion-MNIST"
     try:
-        splits, tier, where = _cached_or_downloaded(name, entry if download else _cache_only(entry), root,
-                                                    timeout, progress)
+        splits, tier, where = _cached_or_downloaded(name, entry, root, download, timeout, progress)
     except DownloadError as err:
-        reasons = sorted({failure.split(": ", 1)[-1] for failure in err.failures})   # without the URLs
-        reason = (f"it could not be downloaded ({len(err.failures)} mirror(s) tried: {'; '.join(reasons)})"
-                  if download else "downloads disabled (download=False)")
+        reason = unavailable_reason(err, download)
         splits, tier, where = _offline(entry, label, reason, seed, root), "offline", "the offline copy"
     (train_x, train_y), (test_x, test_y) = splits["train"], splits["test"]
     print(f"{label}: {len(train_x):,} training and {len(test_x):,} test images, {where}.")
@@ -181,12 +178,12 @@ def load_images(name: str = "mnist", *, normalize: str = "standard", root: str |
                      test_y, classes, tier)
 
 
-def _cached_or_downloaded(name: str, entry: DatasetEntry, root: str | os.PathLike | None, timeout: float,
-                          progress: bool) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], str, str]:
+def _cached_or_downloaded(name: str, entry: DatasetEntry, root: str | os.PathLike | None, download: bool,
+                          timeout: float, progress: bool) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], str, str]:
     """(splits, tier, where) from a cache or a verified download; DownloadError if neither serves."""
-    fetched = fetch_entry(entry, root, timeout=timeout, progress=progress)
+    fetched = fetch_entry(entry, root, download=download, timeout=timeout, progress=progress)
     reader_root = _unpacked_root(fetched, root)
-    return _read_torchvision(name, reader_root), fetched.tier, _where(fetched, reader_root / entry.folder)
+    return _read_torchvision(name, reader_root), fetched.tier, fetched.where(reader_root / entry.folder)
 
 
 def _offline(entry: DatasetEntry, label: str, reason: str, seed: int,
@@ -202,15 +199,3 @@ def _offline(entry: DatasetEntry, label: str, reason: str, seed: int,
           f"(split 4,000 training / 1,000 test, 100 test digits per class, seed {seed}).")
     return _offline_digits(seed)
 
-
-def _where(fetched: Fetched, unpacked: Path) -> str:
-    """Which tier served, truthfully: the cache (shared or not) and folder, or where the download went."""
-    if fetched.tier == "download":
-        return f"downloaded and verified into {fetched.folder}{fetched.read_only_note()}"
-    unpacked_note = f", unpacked into {unpacked}" if unpacked != fetched.folder else ""
-    return f"from {fetched.cache.name} ({fetched.folder}{unpacked_note}){fetched.read_only_note()}"
-
-
-def _cache_only(entry: DatasetEntry) -> DatasetEntry:
-    """The same entry without mirrors: fetch_entry() then serves a cache or fails at once."""
-    return replace(entry, mirrors=())
