@@ -7,13 +7,13 @@ documentation shipped with every CPython, and says why.
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from labkit.arguments import check_choice
 from labkit.data.download import DownloadError, fetch_entry, unavailable_reason
 from labkit.data.registry import DatasetEntry, RemoteFile, get_entry, register
 
@@ -98,10 +98,7 @@ def load_corpus(name: str = "wikitext-2", *, root: str | os.PathLike | None = No
     Prints which tier served the text, and why when it is the offline one, and how many documents
     and words per split. A cached WikiText-2 file that holds no articles raises ValueError.
     """
-    if name not in CORPORA:
-        close = difflib.get_close_matches(name, CORPORA, n=2, cutoff=0.5)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown corpus {name!r}.{hint} Known corpora: {', '.join(CORPORA)}")
+    check_choice(name, CORPORA, "corpus", "corpora")
     if name == "python-docs":
         return offline_corpus(root)
     entry = get_entry(name)

@@ -7,12 +7,12 @@ pretrained on ``load_corpus("python-docs").train`` never sees a validation or te
 """
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass
 
 import torch
 
+from labkit.arguments import check_choice
 from labkit.data import ag_news as ag_source            # registers the "ag_news" entry (cheap: csv, html)
 from labkit.data.download import DownloadError, fetch_entry, unavailable_reason
 from labkit.data.registry import get_entry
@@ -58,8 +58,7 @@ class TextTask:
         width = max(map(len, self.classes))
         rows = [f"  {name:<{width}}  " + " / ".join(f"{counts[s][i]:>4}" for s in SPLITS)
                 for i, name in enumerate(self.classes)]
-        sizes = " / ".join(f"{len(self.split(s)[0]):,}" for s in SPLITS)
-        return (f"{self.name} ({self.tier} tier): {self.origin}.\n{len(self.classes)} classes, {sizes} documents "
+        return (f"{self.name} ({self.tier} tier): {self.origin}.\n{len(self.classes)} classes, {_sizes(self)} documents "
                 f"in train / validation / test:\n" + "\n".join(rows))
 
     def baselines(self) -> dict[str, float]:
@@ -95,10 +94,7 @@ def load_text_task(name: str = "python-areas", *, corpus: Corpus | None = None,
 
     Prints which tier served, and why when AG News fell back, and the documents per split.
     """
-    if name not in TASKS:
-        close = difflib.get_close_matches(name, TASKS, n=2, cutoff=0.5)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown text task {name!r}.{hint} Known tasks: {', '.join(TASKS)}")
+    check_choice(name, TASKS, "text task", "tasks")
     if name == "ag_news":
         task = ag_news(root, download, timeout, progress)
         if task is not None:
