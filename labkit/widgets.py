@@ -32,6 +32,17 @@ class FigureWidget:
         else:
             show_figure(self.figure)
 
+    def _show_with(self, *controls) -> None:
+        """Lay out ``controls`` in a row above the picture; moving any of them redraws it. Draws once."""
+        import ipywidgets
+
+        self.image = ipywidgets.Image(format="png")
+        self.widget = ipywidgets.VBox([ipywidgets.HBox(list(controls)), self.image])
+        for control in controls:
+            control.observe(lambda change: self.redraw(), names="value")
+        self.figure = None
+        self.redraw()
+
 
 # --- the gradient-descent explorer (lab 01) ----------------------------------------------------
 
@@ -203,12 +214,7 @@ class FilterViewer(FigureWidget):
         self.max_maps = max_maps
         self.layer = ipywidgets.IntSlider(value=0, min=0, max=len(self.convs) - 1, description="conv layer")
         self.sample = ipywidgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image")
-        self.image = ipywidgets.Image(format="png")
-        self.widget = ipywidgets.VBox([ipywidgets.HBox([self.layer, self.sample]), self.image])
-        for slider in (self.layer, self.sample):
-            slider.observe(lambda change: self.redraw(), names="value")
-        self.figure = None
-        self.redraw()
+        self._show_with(self.layer, self.sample)
 
     def _feature_maps(self, conv, x):
         from labkit.models.evaluating import evaluating
@@ -277,12 +283,7 @@ class LatentExplorer(FigureWidget):
         step = self.extent / 50
         self.z1 = ipywidgets.FloatSlider(value=0.0, min=-self.extent, max=self.extent, step=step, description="z₁")
         self.z2 = ipywidgets.FloatSlider(value=0.0, min=-self.extent, max=self.extent, step=step, description="z₂")
-        self.image = ipywidgets.Image(format="png")
-        self.widget = ipywidgets.VBox([ipywidgets.HBox([self.z1, self.z2]), self.image])
-        for slider in (self.z1, self.z2):
-            slider.observe(lambda change: self.redraw(), names="value")
-        self.figure = None
-        self.redraw()
+        self._show_with(self.z1, self.z2)
 
     @property
     def point(self) -> tuple[float, float]:
@@ -348,12 +349,7 @@ class AttentionViewer(FigureWidget):
         layers, heads = self.maps.shape[:2]
         self.layer = ipywidgets.IntSlider(value=0, min=0, max=layers - 1, description="layer")
         self.head = ipywidgets.IntSlider(value=0, min=0, max=heads - 1, description="head")
-        self.image = ipywidgets.Image(format="png")
-        self.widget = ipywidgets.VBox([ipywidgets.HBox([self.layer, self.head]), self.image])
-        for control in (self.layer, self.head):
-            control.observe(lambda change: self.redraw(), names="value")
-        self.figure = None
-        self.redraw()
+        self._show_with(self.layer, self.head)
 
     @property
     def weights(self) -> np.ndarray:
