@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from labkit.arrays import to_numpy
 from labkit.history import History
 
 
@@ -94,7 +95,7 @@ def plot_decision_boundary(predict_proba, X, y, title: str = "decision boundary"
 
 def image_grid(images, labels: Sequence | None = None, ncols: int = 8, title: str = "") -> Figure:
     """Show images (N, 1, H, W) or (N, H, W) in a grid, each titled with its label if given."""
-    images = np.asarray(images.detach().cpu() if hasattr(images, "detach") else images, dtype=float)
+    images = to_numpy(images)
     if images.ndim == 4:
         if images.shape[1] != 1:
             raise ValueError(f"image_grid shows one-channel images; got shape {images.shape}")
@@ -119,7 +120,7 @@ def image_grid(images, labels: Sequence | None = None, ncols: int = 8, title: st
 
 
 def _image_stack(images) -> np.ndarray:
-    images = np.asarray(images.detach().float().cpu() if hasattr(images, "detach") else images, dtype=float)
+    images = to_numpy(images)
     if images.ndim == 4:
         if images.shape[1] != 1:
             raise ValueError(f"one-channel images expected, got shape {images.shape}")
@@ -161,7 +162,7 @@ def image_mosaic(images, ncols: int = 8, title: str = "", ax: Axes | None = None
 
 def latent_map(z, labels, ax: Axes | None = None, title: str = "") -> Figure:
     """2-D latent codes (N, 2) as a scatter plot coloured by class, with a legend."""
-    z = np.asarray(z.detach().cpu() if hasattr(z, "detach") else z, dtype=float)
+    z = to_numpy(z)
     labels = np.asarray(labels.cpu() if hasattr(labels, "cpu") else labels).ravel()
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"latent_map draws 2-D codes of shape (N, 2), got {z.shape}; for more dimensions "
@@ -187,7 +188,7 @@ def latent_map(z, labels, ax: Axes | None = None, title: str = "") -> Figure:
 
 def attention_map(weights, tokens: Sequence[str], ax: Axes | None = None, title: str = "") -> Figure:
     """Attention probabilities (L, L) as a heatmap: queries on the rows, keys on the columns."""
-    weights = np.asarray(weights.detach().float().cpu() if hasattr(weights, "detach") else weights, dtype=float)
+    weights = to_numpy(weights)
     tokens = [str(t) for t in tokens]
     if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
         raise ValueError(f"attention_map draws one head's (L, L) weights, got shape {weights.shape}; pick a layer "

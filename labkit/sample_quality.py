@@ -9,11 +9,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from labkit.arrays import to_numpy
 from labkit.models.evaluating import evaluating
 
 
 def _as_float64(x: Any, name: str) -> np.ndarray:
-    array = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64)
+    array = to_numpy(x, np.float64)
     if array.ndim != 2:
         raise ValueError(f"{name} must be features of shape (N, d), got shape {array.shape}")
     if not np.isfinite(array).all():

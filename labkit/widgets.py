@@ -12,6 +12,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
+from labkit.arrays import to_numpy
 from labkit.frontend import display, figure_png, show_figure, widget_frontend
 from labkit.plots import new_figure
 
@@ -275,7 +276,7 @@ class LatentExplorer(FigureWidget):
         if getattr(model, "latent_dim", None) != 2:
             raise ValueError(f"the latent explorer needs a VAE with latent_dim=2, got latent_dim="
                              f"{getattr(model, 'latent_dim', None)!r}")
-        z = np.asarray(z.detach().cpu() if hasattr(z, "detach") else z, dtype=float)
+        z = to_numpy(z)
         if z.ndim != 2 or z.shape[1] != 2:
             raise ValueError(f"z must be 2-D codes of shape (N, 2), got {z.shape}")
         self.model, self.z, self.labels = model, z, labels
@@ -334,7 +335,7 @@ class AttentionViewer(FigureWidget):
     def __init__(self, maps, tokens) -> None:
         import ipywidgets
 
-        maps = np.asarray(maps.detach().float().cpu() if hasattr(maps, "detach") else maps, dtype=float)
+        maps = to_numpy(maps)
         if maps.ndim == 5:
             if maps.shape[1] != 1:
                 raise ValueError(f"maps hold {maps.shape[1]} sequences; pass one, e.g. maps[:, i:i + 1]")
