@@ -47,7 +47,7 @@ from torch import nn
 import labkit
 from labkit.data import DeviceLoader
 from labkit.flops import count_flops, mfu
-from labkit.mlm import IGNORE, mask_tokens, mlm_step
+from labkit.mlm import IGNORE, gather_masked, mask_tokens, max_predictions, mlm_step
 from labkit.models.bert import NUM_SPECIAL_TOKENS
 
 MASK_ID, CLS_ID, SEP_ID, PROB = 4, 2, 3, 0.15
@@ -114,20 +114,8 @@ def gathered_head_loss(model: nn.Module, inputs: torch.Tensor, labels: torch.Ten
     """The head on ``rows`` positions per sequence, gathered by index: the masked positions first
     (a stable sort keeps their order), labels -100 on the rest. Static shapes, no host sync; a
     sequence with more than ``rows`` masked positions loses the extra ones from the loss."""
-    chosen = labels != IGNORE
-    order = chosen.to(torch.int8).argsort(dim=1, descending=True, stable=True)[:, :rows]      # (N, rows)
-    hidden = model(inputs)
-    picked = hidden.gather(1, order.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))         # (N, rows, H)
-    targets = labels.gather(1, order)
-    logits = model.mlm_logits(picked.flatten(0, 1))
-    return F.cross_entropy(logits.float(), targets.flatten(), ignore_index=IGNORE)
-
-
-def gather_rows(length: int, prob: float = PROB) -> int:
-    """Rows per sequence for (e): the mean masked count plus 3 standard deviations, rounded up to a
-    multiple of 8 (32 at sequence 128: about 1 sequence in 1,000 has more masked positions)."""
-    mean, sd = prob * length, math.sqrt(length * prob * (1 - prob))
-    return min(length, 8 * math.ceil((mean + 3 * sd) / 8))
+    picked, targets = gather_masked(model(inputs), labels, rows)
+    return F.cross_entropy(model.mlm_logits(picked).float(), targets, ignore_index=IGNORE)
 
 
 def token_batches(s: Size, batch: int, count: int, device: torch.device, seed: int) -> list[torch.Tensor]:
@@ -263,7 +251,7 @@ def main() -> None:
     print(f"size {args.size or ('base' if gpu else 'tiny')}: vocab {s.vocab:,}, hidden {s.hidden}, {s.layers} layers, "
           f"{s.heads} heads, sequence {s.length}; batch {batch} ({batch * s.length:,} tokens/step); "
           f"{warmup} warm-up + {steps} timed steps; {precision}, fused AdamW; "
-          f"(e) gathers {gather_rows(s.length)} rows per sequence")
+          f"(e) gathers {max_predictions(s.length, PROB)} rows per sequence")
     print(f"peak: {peak / 1e12:.0f} TFLOP/s dense ({precision})\n" if peak else
           "peak: none for this device -> MFU is not meaningful here (no peak to compare with); tokens/s only\n")
 
@@ -278,7 +266,7 @@ def main() -> None:
         labkit.seed_everything(args.seed)
         return TorchEncoderMLM(s).to(device)
 
-    rows = gather_rows(s.length)
+    rows = max_predictions(s.length, PROB)
     builders = {
         "a": lambda: Variant("(a) nn.TransformerEncoder, full-vocab head", baseline_model(), full_head_loss,
                              batches, device, policy, s.vocab),

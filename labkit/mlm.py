@@ -63,6 +63,15 @@ def max_predictions(length: int, prob: float = 0.15) -> int:
     return min(length, 8 * math.ceil((mean + 3 * sd) / 8))
 
 
+def gather_masked(hidden: torch.Tensor, labels: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The states (N * rows, hidden) and labels (N * rows,) of each sequence's first ``rows`` masked
+    positions, gathered by index (a stable sort puts the masked positions first, in order); rows
+    beyond a sequence's masked positions carry label -100. Static shapes: no host sync."""
+    order = (labels != IGNORE).to(torch.int8).argsort(dim=1, descending=True, stable=True)[:, :rows]
+    picked = hidden.gather(1, order.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+    return picked.flatten(0, 1), labels.gather(1, order).flatten()
+
+
 def mlm_step(*, mask_id: int, vocab_size: int, prob: float = 0.15, train: bool = True):
     """A step function for :func:`labkit.fit` on batches ``(ids, mask)``, ``(ids,)`` (no padding)
     or dicts with "ids" and "mask".
@@ -77,14 +86,10 @@ def mlm_step(*, mask_id: int, vocab_size: int, prob: float = 0.15, train: bool =
         rows = max_predictions(ids.shape[1], prob)
         inputs, labels = mask_tokens(ids, mask_id=mask_id, vocab_size=vocab_size, special=special, prob=prob,
                                      max_per_sequence=rows)
-        # the chosen positions first (a stable sort keeps their order), then -100 rows as padding
-        order = (labels != IGNORE).to(torch.int8).argsort(dim=1, descending=True, stable=True)[:, :rows]
-        targets = labels.gather(1, order).flatten()
-        valid = targets != IGNORE
-        count = valid.sum()
         with ctx.autocast():
-            hidden = ctx.model(inputs, mask)
-            picked = hidden.gather(1, order.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])).flatten(0, 1)
+            picked, targets = gather_masked(ctx.model(inputs, mask), labels, rows)
+            valid = targets != IGNORE
+            count = valid.sum()
             logits = _unwrap(ctx.model).mlm_logits(picked)
             loss = F.cross_entropy(logits, targets, ignore_index=IGNORE, reduction="sum") / count.clamp_min(1)
         if train:

@@ -12,7 +12,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import labkit
 from labkit.data import DeviceLoader
-from labkit.mlm import mask_tokens, mlm_step
+from labkit.mlm import gather_masked, mask_tokens, mlm_step
 
 QUIET = {"plot": False, "progress": False}
 VOCAB, MASK_ID = 512, 4
@@ -102,12 +102,10 @@ def _gathered_step(model, optimizer, rows):
     """The MLM step without data-dependent shapes: ``rows`` positions per sequence, gathered by index."""
     def step(ids):
         inputs, labels = mask_tokens(ids, mask_id=MASK_ID, vocab_size=VOCAB)
-        order = (labels != -100).to(torch.int8).argsort(dim=1, descending=True, stable=True)[:, :rows]
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            hidden = model(inputs)
-            picked = hidden.gather(1, order.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
-            logits = model.mlm_logits(picked.flatten(0, 1))
-        loss = F.cross_entropy(logits.float(), labels.gather(1, order).flatten(), ignore_index=-100)
+            picked, targets = gather_masked(model(inputs), labels, rows)
+            logits = model.mlm_logits(picked)
+        loss = F.cross_entropy(logits.float(), targets, ignore_index=-100)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
