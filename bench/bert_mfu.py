@@ -239,6 +239,9 @@ def main() -> None:
         parser.error("--batch and --steps must be positive, --warmup non-negative")
     compiled = not args.no_compile and (gpu or args.compile)
     wanted = [v for v in "abcdef" if v in args.variants and (compiled or v in "acf")]
+    if not wanted:
+        parser.error(f"--variants {args.variants}: (b), (d) and (e) are compiled, and compilation is off "
+                     f"({'--no-compile' if args.no_compile else 'the default on a CPU'}); add --compile or pick a, c or f")
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True       # fp32 matmuls: tf32
     policy = labkit.device.precision_policy(device, args.precision)
     if policy.grad_scaler:                                  # a pre-Ampere GPU's auto policy is fp16
