@@ -1,5 +1,26 @@
 """Wrong and alternative solutions to lab 06's exercises, graded for real by tests/test_exercise_mutants.py."""
 
+
+def _projected_heads(split: str, scale: str) -> str:
+    """A vectorised multi-head attention whose head split and score scale are given (two mistakes use it)."""
+    return ("def multi_head_attention(query, key, value, num_heads, in_proj_weight, in_proj_bias,\n"
+            "                         out_proj_weight, out_proj_bias, mask=None):\n"
+            "    n, l_q, e = query.shape\n"
+            "    if e % num_heads:\n"
+            "        raise ValueError('num_heads must divide E')\n"
+            "    d = e // num_heads\n"
+            "    w_q, w_k, w_v = in_proj_weight.chunk(3)\n"
+            "    b_q, b_k, b_v = in_proj_bias.chunk(3)\n"
+            f"    split = lambda x: {split}\n"
+            "    q, k, v = split(F.linear(query, w_q, b_q)), split(F.linear(key, w_k, b_k)), split(F.linear(value, w_v, b_v))\n"
+            f"    scores = q @ k.transpose(-2, -1) / math.sqrt({scale})\n"
+            "    if mask is not None:\n"
+            "        scores = scores.masked_fill(~mask[:, None, None, :], float('-inf'))\n"
+            "    weights = torch.softmax(scores, dim=-1)\n"
+            "    merged = (weights @ v).transpose(1, 2).reshape(n, l_q, e)\n"
+            "    return F.linear(merged, out_proj_weight, out_proj_bias), weights\n")
+
+
 MUTANTS = {
     "text_pad_batch": {
         "wrong": [
@@ -80,39 +101,9 @@ MUTANTS = {
     "attention_mha": {
         "wrong": [
             ("splits the heads with reshape(N, h, L, d) straight from (N, L, E): mixes positions",
-             "def multi_head_attention(query, key, value, num_heads, in_proj_weight, in_proj_bias,\n"
-             "                         out_proj_weight, out_proj_bias, mask=None):\n"
-             "    n, l_q, e = query.shape\n"
-             "    if e % num_heads:\n"
-             "        raise ValueError('num_heads must divide E')\n"
-             "    d = e // num_heads\n"
-             "    w_q, w_k, w_v = in_proj_weight.chunk(3)\n"
-             "    b_q, b_k, b_v = in_proj_bias.chunk(3)\n"
-             "    split = lambda x: x.reshape(x.shape[0], num_heads, x.shape[1], d)\n"
-             "    q, k, v = split(F.linear(query, w_q, b_q)), split(F.linear(key, w_k, b_k)), split(F.linear(value, w_v, b_v))\n"
-             "    scores = q @ k.transpose(-2, -1) / math.sqrt(d)\n"
-             "    if mask is not None:\n"
-             "        scores = scores.masked_fill(~mask[:, None, None, :], float('-inf'))\n"
-             "    weights = torch.softmax(scores, dim=-1)\n"
-             "    merged = (weights @ v).transpose(1, 2).reshape(n, l_q, e)\n"
-             "    return F.linear(merged, out_proj_weight, out_proj_bias), weights\n"),
+             _projected_heads(split="x.reshape(x.shape[0], num_heads, x.shape[1], d)", scale="d")),
             ("scales the scores by sqrt(E) instead of sqrt(d) of one head",
-             "def multi_head_attention(query, key, value, num_heads, in_proj_weight, in_proj_bias,\n"
-             "                         out_proj_weight, out_proj_bias, mask=None):\n"
-             "    n, l_q, e = query.shape\n"
-             "    if e % num_heads:\n"
-             "        raise ValueError('num_heads must divide E')\n"
-             "    d = e // num_heads\n"
-             "    w_q, w_k, w_v = in_proj_weight.chunk(3)\n"
-             "    b_q, b_k, b_v = in_proj_bias.chunk(3)\n"
-             "    split = lambda x: x.reshape(x.shape[0], x.shape[1], num_heads, d).transpose(1, 2)\n"
-             "    q, k, v = split(F.linear(query, w_q, b_q)), split(F.linear(key, w_k, b_k)), split(F.linear(value, w_v, b_v))\n"
-             "    scores = q @ k.transpose(-2, -1) / math.sqrt(e)\n"
-             "    if mask is not None:\n"
-             "        scores = scores.masked_fill(~mask[:, None, None, :], float('-inf'))\n"
-             "    weights = torch.softmax(scores, dim=-1)\n"
-             "    merged = (weights @ v).transpose(1, 2).reshape(n, l_q, e)\n"
-             "    return F.linear(merged, out_proj_weight, out_proj_bias), weights\n"),
+             _projected_heads(split="x.reshape(x.shape[0], x.shape[1], num_heads, d).transpose(1, 2)", scale="e")),
             ("library shortcut: F.multi_head_attention_forward",
              "def multi_head_attention(query, key, value, num_heads, in_proj_weight, in_proj_bias,\n"
              "                         out_proj_weight, out_proj_bias, mask=None):\n"
