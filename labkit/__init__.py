@@ -3,7 +3,8 @@ __version__ = "0.1.0"
 
 from importlib import import_module
 
-from labkit import adversarial, callbacks, checks, data, device, elbo, flops, metrics, mlm, mode, models, report, text  # noqa: E402
+from labkit import (adversarial, callbacks, checks, data, device, elbo, flops, losses, metrics, mlm, mode,  # noqa: E402
+                    model_size, models, profiling, report, text, timing)
 from labkit.doctor import banner, doctor  # noqa: E402
 from labkit.device import describe, get_device, seed_everything  # noqa: E402
 from labkit.history import History  # noqa: E402
@@ -15,7 +16,8 @@ from labkit.train import evaluate, fit  # noqa: E402
 _LAZY_MODULES = ("plots", "widgets")
 
 __all__ = ["History", "adversarial", "banner", "callbacks", "checks", "data", "describe", "device", "doctor", "elbo", "flops",
-           "evaluate", "fit", "get_device", "metrics", "mlm", "mode", "models", "output_dir", "plots", "record", "report", "seed_everything", "text", "widgets"]
+           "evaluate", "fit", "get_device", "losses", "metrics", "mlm", "mode", "model_size", "models", "output_dir", "plots",
+           "profiling", "record", "report", "seed_everything", "text", "timing", "widgets"]
 
 
 def __getattr__(name: str):

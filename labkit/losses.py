@@ -1,4 +1,5 @@
-"""Loss functions applied with a shape check: the (N, 1) vs (N,) broadcast slip becomes an error."""
+"""Losses: any loss applied with a shape check (the (N, 1) vs (N,) broadcast slip becomes an error),
+and the knowledge-distillation loss."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -51,3 +52,29 @@ def compute_loss(loss_fn: Callable, output: torch.Tensor, target: torch.Tensor) 
         raise ShapeMismatchError(f"the loss failed on model output {tuple(output.shape)} "
                                  f"(dtype {output.dtype}) and targets {tuple(target.shape)} "
                                  f"(dtype {target.dtype}): {err}") from err
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
+                      temperature: float = 4.0, alpha: float = 0.9) -> torch.Tensor:
+    """Hinton et al.'s knowledge-distillation loss, averaged over the batch:
+
+    ``alpha * T**2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE(student, targets)``
+
+    The soft term's gradient shrinks like 1/T**2; the T**2 factor keeps its weight independent of T.
+    The teacher's logits are treated as constants (no gradient flows into the teacher).
+    """
+    if student_logits.ndim != 2 or student_logits.shape != teacher_logits.shape:
+        raise ShapeMismatchError(f"student and teacher logits must both have shape (N, C), got "
+                                 f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}")
+    if targets.shape != student_logits.shape[:1] or targets.is_floating_point():
+        raise ShapeMismatchError(f"targets must be integer class labels of shape ({student_logits.shape[0]},), "
+                                 f"got {tuple(targets.shape)} {targets.dtype}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"temperature must be a positive number (1 = the plain softmax), got {temperature!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        raise ValueError(f"alpha weighs the soft targets against the labels and lies in [0, 1], got {alpha!r}")
+    t = float(temperature)
+    soft_teacher = F.log_softmax(teacher_logits.detach() / t, dim=-1)
+    soft_student = F.log_softmax(student_logits / t, dim=-1)
+    kl = F.kl_div(soft_student, soft_teacher, reduction="batchmean", log_target=True)
+    return alpha * t * t * kl + (1 - alpha) * F.cross_entropy(student_logits, targets)

@@ -212,3 +212,79 @@ def attention_map(weights, tokens: Sequence[str], ax: Axes | None = None, title:
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     return fig
+
+
+def soft_targets(probabilities, class_names: Sequence[str] | None = None, ax: Axes | None = None,
+                 title: str = "") -> Figure:
+    """One example's class probabilities as bars (the soft targets a teacher hands to a student)."""
+    probabilities = to_numpy(probabilities).ravel()
+    names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(len(probabilities))]
+    if len(names) != len(probabilities):
+        raise ValueError(f"{len(names)} class names for {len(probabilities)} probabilities")
+    if ax is None:
+        fig, ax = new_figure(figsize=(6.0, 3.0))
+    else:
+        fig = ax.figure
+    ax.bar(range(len(probabilities)), probabilities, color="tab:blue")
+    ax.set_xticks(range(len(probabilities)), names)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("class")
+    ax.set_ylabel("probability")
+    ax.set_title(title or "soft targets")
+    fig.tight_layout()
+    return fig
+
+
+def roofline(points: dict[str, tuple[float, float]], peak_flops: float, bandwidth: float,
+             ax: Axes | None = None, title: str = "") -> Figure:
+    """The roofline model on log-log axes: attainable FLOP/s = min(peak, bandwidth × intensity).
+
+    ``points`` maps a name to (arithmetic intensity in FLOPs per byte, achieved FLOP/s); ``peak_flops``
+    (FLOP/s) and ``bandwidth`` (bytes/s) are the machine's, measured or from its data sheet. Points
+    left of the ridge (peak / bandwidth) are memory-bound, right of it compute-bound.
+    """
+    if not peak_flops > 0 or not bandwidth > 0:
+        raise ValueError(f"peak_flops and bandwidth must be positive, got {peak_flops!r} and {bandwidth!r}")
+    if not points:
+        raise ValueError("points is empty: pass {name: (flops_per_byte, achieved_flops_per_s)}")
+    for name, (intensity, achieved) in points.items():
+        if not intensity > 0 or not achieved > 0:
+            raise ValueError(f"{name!r}: intensity and achieved FLOP/s must be positive, got ({intensity}, {achieved})")
+    if ax is None:
+        fig, ax = new_figure(figsize=(6.5, 4.0))
+    else:
+        fig = ax.figure
+    ridge = peak_flops / bandwidth
+    intensities = [i for i, _ in points.values()]
+    x = np.geomspace(min(min(intensities), ridge) / 4, max(max(intensities), ridge) * 4, 200)
+    ax.loglog(x, np.minimum(peak_flops, bandwidth * x), color="black", lw=2, label="roofline")
+    ax.axvline(ridge, color="grey", ls=":", lw=1)
+    ax.annotate(f"ridge {ridge:.3g} FLOP/B", (ridge, peak_flops), textcoords="offset points", xytext=(4, -12),
+                fontsize=8, color="grey")
+    for name, (intensity, achieved) in points.items():
+        ax.scatter([intensity], [achieved], zorder=3)
+        ax.annotate(name, (intensity, achieved), textcoords="offset points", xytext=(5, 3), fontsize=8)
+    ax.set_xlabel("arithmetic intensity (FLOPs per byte moved)")
+    ax.set_ylabel("FLOP/s")
+    ax.set_title(title or "roofline")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def profile_breakdown(profile, ax: Axes | None = None, title: str = "") -> Figure:
+    """A profiled step's time by kind of work (``labkit.profiling.Profile.categories()``), as bars."""
+    categories = profile.categories()
+    if not categories:
+        raise ValueError("the profile recorded no operator time")
+    if ax is None:
+        fig, ax = new_figure(figsize=(6.5, 0.8 + 0.35 * len(categories)))
+    else:
+        fig = ax.figure
+    names, seconds = list(categories)[::-1], [v * 1e3 for v in categories.values()][::-1]
+    ax.barh(names, seconds, color="tab:orange")
+    where = "GPU kernel" if profile.on_gpu else "CPU"
+    ax.set_xlabel(f"{where} milliseconds per step")
+    ax.set_title(title or f"where a step's time goes ({profile.step_seconds * 1e3:.1f} ms per step)")
+    fig.tight_layout()
+    return fig

@@ -368,3 +368,50 @@ class AttentionViewer(FigureWidget):
         plt.close(figure)
         self.figure = figure
         self.image.value = figure_png(figure)
+
+
+# --- the temperature explorer (lab 08) ---------------------------------------------------------
+
+class TemperatureExplorer(FigureWidget):
+    """A temperature slider (log scale) over one example's logits: the bars show softmax(logits / T).
+
+    T = 1 is the model's own prediction; a higher T spreads probability onto the other classes and
+    shows which ones the model finds similar (the "dark knowledge" distillation passes on).
+    """
+
+    def __init__(self, logits, class_names=None, temperature: float = 1.0) -> None:
+        import ipywidgets
+
+        self.logits = to_numpy(logits).ravel()
+        if self.logits.size < 2:
+            raise ValueError(f"logits must hold one example's scores for at least 2 classes, got shape "
+                             f"{to_numpy(logits).shape}")
+        self.class_names = [str(c) for c in class_names] if class_names is not None else None
+        if self.class_names is not None and len(self.class_names) != self.logits.size:
+            raise ValueError(f"{len(self.class_names)} class names for {self.logits.size} logits")
+        if not 0.1 <= temperature <= 100:
+            raise ValueError(f"temperature must lie in [0.1, 100], got {temperature!r}")
+        self.temperature = ipywidgets.FloatLogSlider(value=temperature, base=10, min=-1, max=2, step=0.05,
+                                                     description="T", readout_format=".2f")
+        self._show_with(self.temperature)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """softmax(logits / T) at the slider's temperature."""
+        scaled = self.logits / self.temperature.value
+        exp = np.exp(scaled - scaled.max())
+        return exp / exp.sum()
+
+    def redraw(self) -> None:
+        """Draw the soft targets at the current temperature."""
+        import matplotlib.pyplot as plt
+
+        from labkit.plots import soft_targets
+
+        p = self.probabilities
+        entropy = float(-(p * np.log(np.clip(p, 1e-300, None))).sum())
+        figure = soft_targets(p, self.class_names,
+                              title=f"softmax(logits / T), T = {self.temperature.value:.2f}: entropy {entropy:.2f} nats")
+        plt.close(figure)
+        self.figure = figure
+        self.image.value = figure_png(figure)
