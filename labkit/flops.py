@@ -17,7 +17,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry, sdpa_backward_flop_count, sdpa_flop_count
 
 from labkit.device import peak_flops
 
@@ -35,9 +35,32 @@ def count_flops(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
     """
     if not callable(fn):
         raise TypeError(f"count_flops needs a callable to run, got {type(fn).__name__}")
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=_missing_attention_formulas()) as counter:
         fn(*args, **kwargs)
     return int(counter.get_total_flops())
+
+
+def _cpu_attention_forward(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query, key, value)
+
+
+def _cpu_attention_backward(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+def _missing_attention_formulas() -> dict:
+    """Formulas for the CPU kernels of scaled-dot-product attention where this torch has none.
+
+    Some torch releases (2.14, for one) count the CUDA attention kernels but not the CPU ones
+    (``_scaled_dot_product_flash_attention_for_cpu`` and its backward), so attention would silently
+    count as 0 FLOPs on a CPU. The formulas are torch's own, as for the other kernels; a torch that
+    has them keeps its own.
+    """
+    aten = torch.ops.aten
+    formulas = {"_scaled_dot_product_flash_attention_for_cpu": _cpu_attention_forward,
+                "_scaled_dot_product_flash_attention_for_cpu_backward": _cpu_attention_backward}
+    return {getattr(aten, name): formula for name, formula in formulas.items()
+            if hasattr(aten, name) and getattr(aten, name) not in flop_registry}
 
 
 def _check_number(value: Any, name: str, *, positive: bool) -> float:

@@ -19,13 +19,15 @@ def new_figure(*, figsize: tuple[float, float] = (6.0, 3.5)) -> tuple[Figure, Ax
     return fig, ax
 
 
+def _figure_for(ax: Axes | None, *, figsize: tuple[float, float] = (6.0, 3.5)) -> tuple[Figure, Axes]:
+    """The figure of ``ax``, or a new figure (of ``figsize``) and its axes when ``ax`` is None."""
+    return new_figure(figsize=figsize) if ax is None else (ax.figure, ax)
+
+
 def plot_history(history: History, keys: Sequence[str] | None = None, ax: Axes | None = None,
                  title: str = "training curves") -> Figure:
     """Plot per-epoch curves (default: every key ending in 'loss'); log scale for wide ranges."""
-    if ax is None:
-        fig, ax = new_figure()
-    else:
-        fig = ax.figure
+    fig, ax = _figure_for(ax)
     keys = list(keys) if keys is not None else [k for k in history.keys() if k.endswith("loss")]
     epochs = history["epoch"] if len(history) else []
     values_seen = []
@@ -146,12 +148,9 @@ def mosaic(images, ncols: int = 8, gap: int = 1) -> np.ndarray:
 def image_mosaic(images, ncols: int = 8, title: str = "", ax: Axes | None = None) -> Figure:
     """Many images (values in [0, 1]) as one tiled picture: fast to draw, e.g. 64 generated digits."""
     tiled = mosaic(images, ncols)
-    if ax is None:
-        rows, cols = tiled.shape
-        inches_per_pixel = min(0.04, 9.0 / max(rows, cols))              # at most 9 inches on the long side
-        fig, ax = new_figure(figsize=(cols * inches_per_pixel + 0.3, rows * inches_per_pixel + (0.6 if title else 0.3)))
-    else:
-        fig = ax.figure
+    rows, cols = tiled.shape
+    inches_per_pixel = min(0.04, 9.0 / max(rows, cols))                  # at most 9 inches on the long side
+    fig, ax = _figure_for(ax, figsize=(cols * inches_per_pixel + 0.3, rows * inches_per_pixel + (0.6 if title else 0.3)))
     ax.imshow(tiled, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     if title:
@@ -169,10 +168,7 @@ def latent_map(z, labels, ax: Axes | None = None, title: str = "") -> Figure:
                          "project them first (e.g. with PCA)")
     if len(labels) != len(z):
         raise ValueError(f"{len(z)} codes but {len(labels)} labels")
-    if ax is None:
-        fig, ax = new_figure(figsize=(5.5, 4.8))
-    else:
-        fig = ax.figure
+    fig, ax = _figure_for(ax, figsize=(5.5, 4.8))
     colours = plt.get_cmap("tab10")
     for k, label in enumerate(np.unique(labels)):
         chosen = labels == label
@@ -196,11 +192,8 @@ def attention_map(weights, tokens: Sequence[str], ax: Axes | None = None, title:
     if len(tokens) != len(weights):
         raise ValueError(f"{len(tokens)} tokens for {len(weights)} positions: pass the tokens of the real positions "
                          "and the weights cut to them")
-    if ax is None:
-        side = min(9.0, 2.0 + 0.22 * len(tokens))
-        fig, ax = new_figure(figsize=(side + 1.0, side))
-    else:
-        fig = ax.figure
+    side = min(9.0, 2.0 + 0.22 * len(tokens))
+    fig, ax = _figure_for(ax, figsize=(side + 1.0, side))
     image = ax.imshow(weights, cmap="viridis", vmin=0, vmax=max(1e-9, weights.max()))
     ticks = range(len(tokens))
     fontsize = 8 if len(tokens) <= 40 else 6
@@ -221,10 +214,7 @@ def soft_targets(probabilities, class_names: Sequence[str] | None = None, ax: Ax
     names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(len(probabilities))]
     if len(names) != len(probabilities):
         raise ValueError(f"{len(names)} class names for {len(probabilities)} probabilities")
-    if ax is None:
-        fig, ax = new_figure(figsize=(6.0, 3.0))
-    else:
-        fig = ax.figure
+    fig, ax = _figure_for(ax, figsize=(6.0, 3.0))
     ax.bar(range(len(probabilities)), probabilities, color="tab:blue")
     ax.set_xticks(range(len(probabilities)), names)
     ax.set_ylim(0, 1)
@@ -250,10 +240,7 @@ def roofline(points: dict[str, tuple[float, float]], peak_flops: float, bandwidt
     for name, (intensity, achieved) in points.items():
         if not intensity > 0 or not achieved > 0:
             raise ValueError(f"{name!r}: intensity and achieved FLOP/s must be positive, got ({intensity}, {achieved})")
-    if ax is None:
-        fig, ax = new_figure(figsize=(6.5, 4.0))
-    else:
-        fig = ax.figure
+    fig, ax = _figure_for(ax, figsize=(6.5, 4.0))
     ridge = peak_flops / bandwidth
     intensities = [i for i, _ in points.values()]
     x = np.geomspace(min(min(intensities), ridge) / 4, max(max(intensities), ridge) * 4, 200)
@@ -277,10 +264,7 @@ def profile_breakdown(profile, ax: Axes | None = None, title: str = "") -> Figur
     categories = profile.categories()
     if not categories:
         raise ValueError("the profile recorded no operator time")
-    if ax is None:
-        fig, ax = new_figure(figsize=(6.5, 0.8 + 0.35 * len(categories)))
-    else:
-        fig = ax.figure
+    fig, ax = _figure_for(ax, figsize=(6.5, 0.8 + 0.35 * len(categories)))
     names, seconds = list(categories)[::-1], [v * 1e3 for v in categories.values()][::-1]
     ax.barh(names, seconds, color="tab:orange")
     where = "GPU kernel" if profile.on_gpu else "CPU"

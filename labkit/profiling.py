@@ -1,6 +1,7 @@
 """Where a training step spends its time: torch.profiler, summarised per operator, kind of work and phase."""
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,10 +82,11 @@ class Profile:
     def table(self, rows: int = 12) -> str:
         """The ``rows`` most expensive operators as a fixed-width text table."""
         key = (lambda op: op.device_seconds) if self.on_gpu else (lambda op: op.cpu_seconds)
-        lines = [f"{'operator':<40} {'kind':<20} {'calls':>6} {'CPU ms':>8} {'GPU ms':>8}"]
+        gpu_column = f" {'GPU ms':>8}" if self.on_gpu else ""
+        lines = [f"{'operator':<40} {'kind':<20} {'calls':>6} {'CPU ms':>8}{gpu_column}"]
         for op in sorted(self.ops, key=key, reverse=True)[:rows]:
-            lines.append(f"{op.name[:40]:<40} {op.category:<20} {op.calls:>6.0f} {op.cpu_seconds * 1e3:>8.2f} "
-                         f"{op.device_seconds * 1e3:>8.2f}")
+            gpu_ms = f" {op.device_seconds * 1e3:>8.2f}" if self.on_gpu else ""
+            lines.append(f"{op.name[:40]:<40} {op.category:<20} {op.calls:>6.0f} {op.cpu_seconds * 1e3:>8.2f}{gpu_ms}")
         gpu = f", {self.launches:.0f} kernel launches, {self.syncs:.0f} host syncs" if self.on_gpu else ""
         lines.append(f"one step: {self.step_seconds * 1e3:.2f} ms wall-clock{gpu}")
         return "\n".join(lines)
@@ -175,6 +177,10 @@ def profile(model: nn.Module, batch, loss_fn: Callable | None = None,
     sync()
     step_seconds = (time.perf_counter() - start) / steps
 
+    # Kineto, the profiler's tracing library, reads its log level once, when first used: without this
+    # it writes its start/stop markers (and, with a CUDA build on a machine without a GPU, an "ERROR"
+    # about the missing device) to the notebook's stderr. A level the user set is kept.
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with torch.profiler.profile(activities=activities) as prof:
         for _ in range(steps):

@@ -1,5 +1,8 @@
 """labkit's efficiency tools (lab 08): latency, profile, model size, the distillation loss and their pictures."""
 import math
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -180,6 +183,18 @@ def test_profile_of_a_training_step_splits_time_by_operator_kind_and_phase():
     assert all(op.calls > 0 for op in prof.ops)
     assert "aten::" in prof.table(rows=5) and len(prof.table(rows=5).splitlines()) == 7
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))   # the optimiser stepped
+
+
+def test_profile_on_a_cpu_has_no_gpu_column_and_keeps_the_profilers_log_out_of_stderr():
+    # in a fresh process: the tracing library reads its log level once, at its first use
+    script = ("import torch, labkit; from labkit.profiling import profile\n"
+              "model = labkit.models.small_cnn(channels=(4, 8), device='cpu')\n"
+              "print(profile(model.eval(), torch.randn(4, 1, 28, 28), steps=1).table(rows=3))\n")
+    env = {k: v for k, v in os.environ.items() if k != "KINETO_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "CPU ms" in done.stdout and "GPU ms" not in done.stdout
+    assert "profiler_start" not in done.stderr and "gpuGetDeviceCount" not in done.stderr, done.stderr
 
 
 def test_profile_of_a_forward_pass_has_no_backward():

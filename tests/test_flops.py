@@ -26,6 +26,16 @@ def test_forward_and_backward_is_three_forwards():
     assert count_flops(train_step) == 3 * count_flops(layer, x)
 
 
+def test_attention_on_the_cpu_is_counted_forward_and_backward():
+    # forward: QK^T and the weighted sum, two products of 2·B·H·L·L·d FLOPs each; backward: the four
+    # gradient products plus QK^T computed again (flash attention keeps no score matrix), five more
+    b, h, length, d = 2, 3, 16, 8
+    q, k, v = (torch.randn(b, h, length, d, requires_grad=True) for _ in range(3))
+    product = 2 * b * h * length * length * d
+    assert count_flops(F.scaled_dot_product_attention, q, k, v) == 2 * product
+    assert count_flops(lambda: F.scaled_dot_product_attention(q, k, v).sum().backward()) == 7 * product
+
+
 def test_count_flops_passes_keyword_arguments_and_rejects_non_callables():
     assert count_flops(F.linear, torch.randn(4, 10), weight=torch.randn(3, 10)) == 2 * 4 * 10 * 3
     with pytest.raises(TypeError, match="callable"):
