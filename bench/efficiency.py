@@ -1,8 +1,9 @@
 """Inference latency of lab 08's variants side by side, every ratio measured in one run.
 
   (a) the MLP 784-512-256-10: fp32 against dynamic int8 (torch.ao.quantization.quantize_dynamic), CPU
-  (b) the lab-03 CNN small_cnn(32, 64): fp32 against static int8 (fused conv-BN-ReLU, calibrated), CPU
-  (c) the CNN at each precision the device has (fp32, bf16 autocast, fp16 autocast on CUDA)
+  (b) the lab-03 CNN small_cnn(32, 64): fp32 in both memory layouts against static int8 (fused
+      conv-BN-ReLU, calibrated), CPU
+  (c) the CNN (channels last) at each precision the device has (fp32, bf16 autocast, fp16 autocast on CUDA)
   (d) the CNN's time per image against the batch size on the device: where launches stop dominating
 
 Weights are random: latency does not depend on them (the lab measures accuracy on trained ones).
@@ -77,17 +78,22 @@ def main() -> None:
         fp32, int8 = timed(lambda: mlp(x), args.repeats, cpu), timed(lambda: mlp_int8(x), args.repeats, cpu)
         print(f"  batch {batch:>4}: fp32 {fp32 * 1e3:8.3f} ms  int8 {int8 * 1e3:8.3f} ms  speed-up {fp32 / int8:5.2f}x")
 
-    print("\n(b) small_cnn(32, 64) on the CPU: median latency, fp32 / int8 static")
-    cnn = labkit.models.small_cnn(channels=(32, 64), device="cpu").eval()
+    print("\n(b) small_cnn(32, 64) on the CPU: median latency, fp32 channels first (NCHW) and channels last "
+          "(NHWC) / int8 static; the speed-up is over the faster fp32 layout")
+    cnn = labkit.models.small_cnn(channels=(32, 64), device="cpu").eval().to(memory_format=torch.contiguous_format)
+    cnn_last = copy.deepcopy(cnn).to(memory_format=torch.channels_last)
     cnn_int8 = int8_static(cnn, torch.randn(256, 1, 28, 28))
     for batch in (1, 64, 256):
         x = torch.randn(batch, 1, 28, 28)
-        fp32, int8 = timed(lambda: cnn(x), args.repeats, cpu), timed(lambda: cnn_int8(x), args.repeats, cpu)
-        print(f"  batch {batch:>4}: fp32 {fp32 * 1e3:8.3f} ms  int8 {int8 * 1e3:8.3f} ms  speed-up {fp32 / int8:5.2f}x")
+        x_last = x.contiguous(memory_format=torch.channels_last)
+        first, last = timed(lambda: cnn(x), args.repeats, cpu), timed(lambda: cnn_last(x_last), args.repeats, cpu)
+        int8 = timed(lambda: cnn_int8(x), args.repeats, cpu)
+        print(f"  batch {batch:>4}: fp32 NCHW {first * 1e3:8.3f} ms  NHWC {last * 1e3:8.3f} ms "
+              f"({first / last:4.2f}x)  int8 {int8 * 1e3:8.3f} ms  speed-up {min(first, last) / int8:5.2f}x")
 
     print(f"\n(c) small_cnn(32, 64) on {device.type}, batch 256: autocast precisions against fp32")
-    cnn_dev = labkit.models.small_cnn(channels=(32, 64), device=device).eval()
-    x = torch.randn(256, 1, 28, 28, device=device)
+    cnn_dev = labkit.models.small_cnn(channels=(32, 64), device=device).eval().to(memory_format=torch.channels_last)
+    x = torch.randn(256, 1, 28, 28, device=device).contiguous(memory_format=torch.channels_last)
     base = timed(lambda: cnn_dev(x), args.repeats, device)
     print(f"  fp32      {base * 1e3:8.3f} ms")
     dtypes = [torch.bfloat16] + ([torch.float16] if device.type == "cuda" else [])
@@ -104,7 +110,7 @@ def main() -> None:
     print(f"\n(d) small_cnn(32, 64) on {device.type}: microseconds per image against the batch size")
     first = None
     for batch in (1, 8, 64, 512, 4096):
-        x = torch.randn(batch, 1, 28, 28, device=device)
+        x = torch.randn(batch, 1, 28, 28, device=device).contiguous(memory_format=torch.channels_last)
         per_image = timed(lambda: cnn_dev(x), max(5, args.repeats // 3), device) / batch
         first = first or per_image
         print(f"  batch {batch:>5}: {per_image * 1e6:9.2f} µs per image  ({first / per_image:7.1f}x cheaper than batch 1)")
