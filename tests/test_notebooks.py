@@ -186,9 +186,67 @@ def _bert_pretraining(m):
     assert m["uniform_attention"] > 0 and m["max_previous_token_attention"] > 0
 
 
+def _efficiency(m):
+    full = m["mode"] == "full"
+    # measuring: the profile, FLOP formulas vs torch's counter (exact), the roofline's ingredients
+    assert m["profile_step_ms"] > 0 and m["profile_ops"] > 10 and m["profile_top_category"] == "convolution"
+    assert m["flops_formula_vs_counter"] == 0 and m["peak_gflops"] >= m["matmul_gflops"] > 0.5
+    assert m["bandwidth_gbs"] > 0.5 and m["ridge_intensity"] > 0
+    assert m["relu_intensity"] == 0.125 and m["conv_intensity_max"] > 10 * m["relu_intensity"]
+    assert m["batch1_per_image_ratio_cpu"] > 0 and m["batch1_per_image_ratio_cpu_narrow"] > 0
+    assert 0 < m["maxpool_fraction_of_bandwidth"] and m["maxpool_channels_last_speedup"] > 0
+    assert m["forward_channels_last_speedup"] > 0 and m["cnn_fusion_speedup"] > 0
+    # number formats and loss scaling: exact facts, then the GradScaler's bookkeeping
+    assert m["bf16_one_plus_2_pow_minus_8"] == 1.0 and m["fp16_70000_is_inf"] is True and m["fp16_1e-8"] == 0.0
+    assert m["fp16_unscaled_zero_share"] > 0.9 and m["fp16_scaled_grad_rel_error"] < 1e-2
+    assert m["grad_scaler_skips_overflow"] is True
+    # the same trained weights classify alike in fp32, bf16 and fp16
+    assert abs(m["inference_bf16_val_accuracy"] - m["inference_fp32_val_accuracy"]) < 0.02
+    assert abs(m["inference_fp16_val_accuracy"] - m["inference_fp32_val_accuracy"]) < 0.02
+    assert m["teacher_val_accuracy"] > (0.97 if full else 0.8)
+    # pruning: the exercise's mask is the library's; dense storage does not shrink, gzip does
+    assert m["magnitude_mask_vs_prune_mismatches"] == 0
+    assert 0 <= m["pruned_chosen_sparsity"] < 1 and m["pruned_val_accuracy_98"] < m["teacher_val_accuracy"]
+    assert m["pruned_val_accuracy_no_finetune"] >= m["teacher_val_accuracy"] - 0.005 - 1e-9
+    assert abs(m["pruned_size_ratio"] - 1) < 0.02 and m["pruned_val_accuracy"] > m["teacher_val_accuracy"] - 0.05
+    assert m["pruned_gzip_ratio"] < 1 or m["pruned_chosen_sparsity"] == 0
+    assert m["pruned_nonzero_params"] <= m["teacher_params"]
+    # structured pruning: an exact rebuild with every channel kept; half the channels, a quarter of the FLOPs
+    assert m["channel_rebuild_max_abs_diff"] < 1e-4 and 0.2 < m["thin_flops_ratio"] < 0.35
+    assert m["thin_params"] < 0.5 * m["teacher_params"] and m["thin_val_accuracy"] > (0.95 if full else 0.7)
+    # quantisation: the by-hand quantiser agrees with torch's; s/2 bound and s^2/12 noise; int8 models as accurate
+    assert m["by_hand_scale_rel_diff"] < 1e-6 and m["by_hand_int_mismatches"] < 10
+    assert m["by_hand_max_error_over_half_scale"] <= 1 + 1e-4 and 0.9 < m["by_hand_mse_over_uniform"] < 1.1
+    assert m["layer_snr_db_int8_weights"] > 25
+    assert abs(m["mlp_int8_val_accuracy"] - m["mlp_val_accuracy"]) <= (0.005 if full else 0.02)
+    assert abs(m["cnn_int8_val_accuracy"] - m["teacher_val_accuracy"]) <= (0.01 if full else 0.03)
+    assert 0.2 < m["mlp_int8_size_ratio"] < 0.35 and 0.2 < m["cnn_int8_size_ratio"] < 0.4
+    assert m["mlp_int8_speedup"] > 0 and m["cnn_int8_speedup"] > 0
+    # distillation: the T^2 factor checked with autograd; the exercise's loss is labkit's
+    assert m["t2_gradient_formula_rel_error"] < 1e-10 and abs(m["t2_scaled_norm_ratio_32_vs_8"] - 1) < 0.1
+    assert m["t2_limit_rel_error"] < 0.05 and m["distillation_loss_vs_labkit"] < 1e-5
+    assert m["student_param_ratio"] >= (10 if full else 5) and m["distillation_seeds"] >= (3 if full else 2)
+    for key in ("teacher", "distilled", "alone", "alone_shifts"):
+        assert 0.1 < m[f"{key}_val_accuracy_mean"] <= 1 and m[f"{key}_val_accuracy_std"] >= 0
+    if full:   # the claims of section 6, over three seeds
+        assert m["distillation_gain"] > 0
+        assert m["distilled_val_accuracy_mean"] >= m["teacher_val_accuracy_mean"] - 0.01
+    # export: the loaded program computes what the model computes
+    assert m["export_max_abs_diff"] < 1e-4 and m["export_file_bytes"] < 1e6
+    # the closing table, on the test digits once: every accuracy inside its Wilson interval
+    for key in ("teacher", "teacher_bf16", "pruned", "thin", "teacher_int8", "mlp", "mlp_int8", "student_alone",
+                "student", "student_int8", "student_exported"):
+        assert m[f"test_ci_low_{key}"] < m[f"test_accuracy_{key}"] < m[f"test_ci_high_{key}"] <= 1
+        assert m[f"cpu_latency_ms_{key}"] > 0 and m[f"size_bytes_{key}"] > 0
+    assert m["test_accuracy_teacher"] > (0.96 if full else 0.8)
+    assert m["test_accuracy_student_exported"] == m["test_accuracy_student"]
+    assert m["size_bytes_student"] < m["size_bytes_teacher"] / 3 and m["size_bytes_teacher_int8"] < m["size_bytes_teacher"] / 2
+
+
 EXPECTATIONS = {"00_setup": _setup, "01_linear_regression": _linear_regression, "02_mlp_backprop": _mlp_backprop,
                 "03_cnn": _cnn, "04_vae": _vae, "05_gan": _gan,
-                "06_text_attention": _text_attention, "07_bert_pretraining": _bert_pretraining}
+                "06_text_attention": _text_attention, "07_bert_pretraining": _bert_pretraining,
+                "08_efficiency": _efficiency}
 
 
 @pytest.fixture(scope="module")
