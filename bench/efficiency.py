@@ -5,6 +5,9 @@
       conv-BN-ReLU, calibrated), CPU
   (c) the CNN (channels last) at each precision the device has (fp32, bf16 autocast, fp16 autocast on CUDA)
   (d) the CNN's time per image against the batch size on the device: where launches stop dominating
+  (e) where torchao is installed (`pip install torchao`; not a labkit dependency), the maintained
+      toolchain lab 08 weighs against the eager one: torchao's int8 configs for the MLP without
+      compilation, and the CNN quantised with PT2E (X86InductorQuantizer) and torch.compile'd, CPU
 
 Weights are random: latency does not depend on them (the lab measures accuracy on trained ones).
 Quantised kernels (fbgemm/x86) run on the CPU only.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import time
 import warnings
 
 import torch
@@ -114,6 +118,40 @@ def main() -> None:
         per_image = timed(lambda: cnn_dev(x), max(5, args.repeats // 3), device) / batch
         first = first or per_image
         print(f"  batch {batch:>5}: {per_image * 1e6:9.2f} µs per image  ({first / per_image:7.1f}x cheaper than batch 1)")
+
+
+    print("\n(e) the maintained toolchain (torchao), CPU, batch 64: median latency")
+    try:
+        import torchao
+        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig, quantize_
+        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as inductor
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    except ImportError as error:
+        print(f"  skipped: torchao is not installed ({error}); pip install torchao to measure it")
+        return
+    print(f"  torchao {torchao.__version__}")
+    x = torch.randn(64, 784)
+    for name, config in (("int8 dynamic activations and weights", Int8DynamicActivationInt8WeightConfig()),
+                         ("int8 weights only", Int8WeightOnlyConfig())):
+        quantized = copy.deepcopy(mlp)
+        quantize_(quantized, config)
+        print(f"  MLP, torchao {name}, eager: {timed(lambda: quantized(x), args.repeats, cpu) * 1e3:8.3f} ms "
+              f"(fp32 {timed(lambda: mlp(x), args.repeats, cpu) * 1e3:.3f} ms, "
+              f"torch.ao dynamic int8 {timed(lambda: mlp_int8(x), args.repeats, cpu) * 1e3:.3f} ms)")
+    x = torch.randn(64, 1, 28, 28)
+    quantizer = inductor.X86InductorQuantizer()
+    quantizer.set_global(inductor.get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(torch.export.export(copy.deepcopy(cnn), (x,)).module(), quantizer)
+    prepared(x)                                                           # calibration
+    for name, model in (("fp32", copy.deepcopy(cnn)), ("PT2E int8", convert_pt2e(prepared))):
+        start = time.perf_counter()
+        compiled = torch.compile(model)
+        with torch.inference_mode():
+            compiled(x)
+        compile_seconds = time.perf_counter() - start
+        print(f"  CNN, {name}, torch.compile'd: {timed(lambda: compiled(x), args.repeats, cpu) * 1e3:8.3f} ms "
+              f"(compiling took {compile_seconds:.1f} s)")
+    print(f"  CNN, torch.ao static int8, eager: {timed(lambda: cnn_int8(x), args.repeats, cpu) * 1e3:8.3f} ms")
 
 
 if __name__ == "__main__":
