@@ -10,7 +10,7 @@ LABS   ?=
 JOBS   ?= 2
 SUBMISSIONS ?= submissions
 
-.PHONY: help install browser run test test-gpu lab release grade clean
+.PHONY: help install browser sandbox run test test-gpu lab release grade clean
 
 help:
 	@echo "make run    execute every lab (MODE=auto|smoke|full, LABS='01 02'); report in build/"
@@ -29,6 +29,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	-@$(MAKE) --no-print-directory browser
+	-@$(MAKE) --no-print-directory sandbox
 	touch $(STAMP)
 
 # Colab's ipywidgets 7 beside the environment, not in it (--no-deps: nothing in $(VENV) changes):
@@ -45,6 +46,14 @@ browser:
 	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }; } || \
 	  echo "chromium could not be installed: the browser test will skip (apt-get install chromium)"
+
+# `labkit grade` runs each submission's kernel in bubblewrap (Debian's bubblewrap). Best effort, as
+# for chromium: where it cannot be installed, grading says it is not isolated and the sandbox tests skip.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null; }; }; } || \
+	  echo "bubblewrap could not be installed: labkit grade will run submissions unisolated (apt-get install bubblewrap)"
 
 run: install
 	$(BIN)/labkit run $(if $(MODE),--mode $(MODE)) $(LABS)

@@ -107,14 +107,17 @@ def _grade(args: argparse.Namespace) -> int:
         return 2
     from labkit.grading import GradingError, grade
     from labkit.grading.grader import GradingInterrupted
+    from labkit.grading.sandbox import SandboxUnavailable
 
     if problem := _output_folder_problem(args.out):
         return _fail("grade", problem)
     try:
         grade(args.submissions, source=args.notebooks, out=args.out, jobs=args.jobs,
-              timeout=args.timeout, progress=not args.no_progress)
+              timeout=args.timeout, progress=not args.no_progress, sandbox=args.sandbox)
     except GradingInterrupted as stop:   # Ctrl-C: what was graded is saved, the message says what not
         return _fail("grade", stop, INTERRUPTED)
+    except SandboxUnavailable as err:    # --sandbox require where bubblewrap cannot run: nothing graded
+        return _fail("grade", err)
     except (OSError, ValueError) as err:
         return _fail("grade", err)
     except GradingError as err:          # nbgrader could not set up the course
@@ -184,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--timeout", type=_at_least_one, default=SMOKE_CELL_TIMEOUT,
                        help=f"per-cell time limit in seconds (default {SMOKE_CELL_TIMEOUT})")
     grade.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    grade.add_argument("--sandbox", default="auto", choices=["auto", "require", "off"],
+                       help="run each submission's kernel in bubblewrap: auto (where it works, saying so "
+                            "where it does not), require (refuse to grade without it), off (default: auto)")
     grade.set_defaults(func=_grade)
     return parser
 

@@ -78,6 +78,9 @@ def collect(check_network: bool = True) -> dict[str, Any]:
     if "NOT WRITABLE" in facts["data_cache"]:
         problems.append(f"data cache: {facts['data_cache']}")
     facts["online"] = is_online() if check_network else None
+    from labkit.grading.sandbox import probe
+
+    facts["grading_isolated"], facts["grading_sandbox"] = probe()
     facts["problems"] = [problem for problem in problems if problem]
     return facts
 
@@ -104,6 +107,10 @@ def render(facts: dict[str, Any]) -> str:
         ("network", {True: "online: datasets can be downloaded",
                      False: "offline: labs use their offline data (cached or shipped with packages)",
                      None: "not checked"}[facts["online"]]),
+        ("grading", f"isolated: each submission's kernel runs in {facts['grading_sandbox']} (no network, "
+                    "only its own folder writable, resource limits)" if facts["grading_isolated"] else
+                    f"NOT isolated: {facts['grading_sandbox']}; labkit grade runs submissions with your "
+                    "permissions (apt-get install bubblewrap on Linux, or grade inside a container)"),
     ]
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]

@@ -82,7 +82,8 @@ def loopback() -> Iterator[LoopbackServer]:
 # the Makefile) splits into two halves of similar length, so that both workers finish together
 # instead of one running a long file alone at the end.
 LONGEST_FIRST = ("tests/test_grading_roundtrip.py", "tests/test_exercise_mutants.py", "tests/test_grading_faults.py",
-                 "tests/test_notebooks.py", "tests/test_grading_forgery.py", "notebooks/05_gan.ipynb",
+                 "tests/test_notebooks.py", "tests/test_grading_forgery.py", "tests/test_grading_sandbox.py",
+                 "notebooks/05_gan.ipynb",
                  "notebooks/06_text_attention.ipynb", "notebooks/07_bert_pretraining.ipynb", "notebooks/08_efficiency.ipynb",
                  "notebooks/03_cnn.ipynb", "notebooks/04_vae.ipynb", "tests/test_browser.py",
                  "notebooks/02_mlp_backprop.ipynb", "tests/test_exercise_integrity.py", "tests/test_grading_interrupt.py")

@@ -23,6 +23,18 @@ def test_doctor_collects_the_facts():
         assert label in text
 
 
+@pytest.mark.parametrize("works, detail, shown", [
+    (True, "bubblewrap 0.8.0", "isolated: each submission's kernel runs in bubblewrap 0.8.0"),
+    (False, "bubblewrap (bwrap) is not installed",
+     "NOT isolated: bubblewrap (bwrap) is not installed; labkit grade runs submissions with your permissions"),
+])
+def test_doctor_says_whether_grading_is_isolated(monkeypatch, works, detail, shown):
+    monkeypatch.setattr("labkit.grading.sandbox.probe", lambda: (works, detail))
+    facts = collect(check_network=False)
+    assert facts["grading_isolated"] is works and shown in render(facts)
+    assert not any("isolated" in problem for problem in facts["problems"])   # the labs run either way
+
+
 def test_offline_is_detected_quickly():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

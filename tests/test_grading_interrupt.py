@@ -20,28 +20,29 @@ import pytest
 
 import tinylab
 from labkit.grading.grader import Grade, _write_grades
+from labkit.grading.sandbox import probe
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix",
                                 reason="sends SIGINT to a subprocess (POSIX only)")
 
 LAB = tinylab.NAME
-# bo's first code cell: say which kernel (and worker, its parent) runs it, then never finish.
-LOOP = """import os, pathlib
-ready = pathlib.Path({path!r})
-ready.with_suffix(".part").write_text(f"{{os.getpid()}} {{os.getppid()}}")
-ready.with_suffix(".part").replace(ready)
+# bo's first code cell: say (in its own folder, the one place a sandboxed kernel can write) that it
+# runs, then never finish.
+LOOP = """import pathlib
+pathlib.Path("ready.part").write_text("looping")
+pathlib.Path("ready.part").replace("ready")
 while True:
     pass"""
 EARLIER = Grade("bo", LAB, 1.0, 3.0, "graded", ["from an earlier batch"])
 
 
-def write_submissions(folder: Path, pid_file: Path) -> None:
-    """ada: a correct answer; bo: a first cell that loops forever once it has written ``pid_file``."""
+def write_submissions(folder: Path) -> None:
+    """ada: a correct answer; bo: a first cell that loops forever once it has written ``ready``."""
     lab = tinylab.source_lab()            # the instructor's copy needs no repair (see test_grading_units)
     for student in ("ada", "bo"):
         notebook = tinylab.answered(lab)
         if student == "bo":                # in place of the imports: the loop starts sooner
-            notebook.cells[1].source = LOOP.format(path=str(pid_file))
+            notebook.cells[1].source = LOOP
         (folder / student).mkdir(parents=True)
         nbformat.write(notebook, folder / student / f"{LAB}.ipynb")
 
@@ -61,21 +62,25 @@ def gone(pid: int) -> bool:
     return False
 
 
-def test_ctrl_c_stops_grading_kills_the_workers_and_keeps_what_was_graded(tmp_path):
+@pytest.mark.parametrize("sandbox", ["off", pytest.param("require", marks=pytest.mark.skipif(
+    not probe()[0], reason=f"no sandbox here: {probe()[1]}"))])
+def test_ctrl_c_stops_grading_kills_the_workers_and_keeps_what_was_graded(tmp_path, sandbox):
+    psutil = pytest.importorskip("psutil", reason="finds every process the grader started")
     source, subs, out, scratch = (tmp_path / name for name in ("notebooks", "subs", "grading", "tmp"))
     tinylab.write_source(source)
-    pid_file = tmp_path / "kernel.pid"
-    write_submissions(subs, pid_file)
+    write_submissions(subs)
     scratch.mkdir()
     _write_grades(out, [EARLIER])                       # bo's row from a batch graded before
     command = [sys.executable, "-m", "labkit.cli", "grade", str(subs), "--notebooks", str(source),
-               "--out", str(out), "--jobs", "1", "--timeout", "600", "--no-progress"]
+               "--out", str(out), "--jobs", "1", "--timeout", "600", "--no-progress", "--sandbox", sandbox]
     grader = subprocess.Popen(command, env={**os.environ, "TMPDIR": str(scratch)},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: pid_file.exists() or grader.poll() is not None, 240, "bo's kernel to start")
+        wait_for(lambda: any(scratch.glob(f"labkit-grade-bo-*/course/autograded/bo/{LAB}/ready"))
+                 or grader.poll() is not None, 240, "bo's kernel to start")
         assert grader.poll() is None, f"labkit grade ended early:\n{grader.communicate()}"
-        kernel, worker = map(int, pid_file.read_text().split())
+        started = [p.pid for p in psutil.Process(grader.pid).children(recursive=True)]   # worker, kernel (bwrap)
+        assert len(started) >= 2
         grader.send_signal(signal.SIGINT)
         start = time.monotonic()
         stdout, stderr = grader.communicate(timeout=10)
@@ -88,7 +93,7 @@ def test_ctrl_c_stops_grading_kills_the_workers_and_keeps_what_was_graded(tmp_pa
     assert "Traceback" not in stderr
     assert "grading was interrupted" in stderr and f"not graded: bo/{LAB}" in stderr
 
-    wait_for(lambda: gone(kernel) and gone(worker), 5, f"kernel {kernel} and worker {worker} to exit")
+    wait_for(lambda: all(gone(pid) for pid in started), 5, f"every process the grader started ({started}) to exit")
 
     rows = {(r["student"], r["lab"]): r for r in csv.DictReader((out / "grades.csv").open())}
     assert set(rows) == {("ada", LAB), ("bo", LAB)}

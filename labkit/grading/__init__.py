@@ -10,7 +10,8 @@ from __future__ import annotations
 from importlib import import_module
 
 _EXPORTS = {"GradingError": "course", "Grade": "grader", "grade": "grader",
-            "ReleaseError": "editions", "release": "editions"}
+            "ReleaseError": "editions", "release": "editions", "Limits": "sandbox",
+            "SandboxUnavailable": "sandbox"}
 __all__ = sorted(_EXPORTS)
 
 

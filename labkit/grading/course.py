@@ -48,8 +48,12 @@ def find_labs(source: str | os.PathLike, labs: Sequence[str] = ()) -> dict[str, 
     return {path.stem: path for path in select(discover(source), labs)}
 
 
-def nbgrader_config(root: Path, timeout: int = SMOKE_CELL_TIMEOUT):
-    """The traitlets Config for a course at ``root``: our executor and a per-cell ``timeout``."""
+def nbgrader_config(root: Path, timeout: int = SMOKE_CELL_TIMEOUT, sandbox: dict | None = None):
+    """The traitlets Config for a course at ``root``: our executor and a per-cell ``timeout``.
+
+    ``sandbox`` (``{"readable": [...], "limits": {...}}``, see labkit.grading.sandbox) starts every
+    kernel inside bubblewrap with those limits; None starts it as a plain process.
+    """
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
                                         LimitOutput, SaveAutoGrades)
     from nbconvert.preprocessors import ClearMetadataPreprocessor
@@ -69,14 +73,20 @@ def nbgrader_config(root: Path, timeout: int = SMOKE_CELL_TIMEOUT):
         AssignLatePenalties, CheckCellMetadata]
     # Student print loops must not bloat the feedback: keep the head and tail of long outputs.
     config.LimitOutput.max_lines = 200
+    if sandbox is not None:
+        from labkit.grading.sandbox import kernel_manager_class
+
+        config.Execute.kernel_manager_class = kernel_manager_class()
+        config.SandboxedKernelManager.sandbox = sandbox
+        config.ResilientExecute.limits = sandbox["limits"]
     return config
 
 
-def nbgrader_api(root: Path, timeout: int = SMOKE_CELL_TIMEOUT):
-    """nbgrader's Python API for the course at ``root``."""
+def nbgrader_api(root: Path, timeout: int = SMOKE_CELL_TIMEOUT, sandbox: dict | None = None):
+    """nbgrader's Python API for the course at ``root`` (kernels sandboxed when ``sandbox`` is given)."""
     from nbgrader.apps import NbGraderAPI
 
-    return NbGraderAPI(config=nbgrader_config(root, timeout))
+    return NbGraderAPI(config=nbgrader_config(root, timeout, sandbox))
 
 
 def check(result: dict, what: str) -> None:

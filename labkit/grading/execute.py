@@ -14,10 +14,13 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Dict, Integer
 
 KERNEL_DIED = ("the kernel died while running this cell (os._exit, a crash or running out of "
                "memory). The cells before it were re-run in a fresh kernel and grading went on.")
+RERUN = "The cells before it were re-run in a fresh kernel and grading went on."
+STOPPED = ": the kernel was stopped"
+LIMIT_REACHED = "This cell {cause}" + STOPPED + ". " + RERUN
 KERNEL_HUNG = ("this cell ran past the time limit and ignored the interrupt. The kernel was "
                "restarted, the cells before it were re-run in it, and grading went on.")
 
@@ -32,6 +35,8 @@ class ResilientExecute(Execute):
     """Execute that restarts and replays after a dead or unresponsive kernel (see module doc)."""
 
     max_restarts = Integer(3, help="kernel restarts allowed per notebook before giving up").tag(config=True)
+    limits = Dict(help="a sandboxed kernel's limits (labkit.grading.sandbox.Limits as a dict), to name the "
+                       "one that stopped it").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self._skipped: set[int] = set()
@@ -42,12 +47,23 @@ class ResilientExecute(Execute):
         try:
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            cell.outputs.append(error_output("KernelDied", KERNEL_DIED))
+            cause = self._limit_that_stopped_the_kernel()
+            cell.outputs.append(error_output("LimitReached", LIMIT_REACHED.format(cause=cause)) if cause
+                                else error_output("KernelDied", KERNEL_DIED))
         except CellTimeoutError:
             # nbclient interrupted the cell at the time limit, and the kernel ignored the interrupt.
             cell.outputs.append(error_output("KernelHung", KERNEL_HUNG))
         self._restart_and_replay(index)
         return cell, self.resources
+
+    def _limit_that_stopped_the_kernel(self) -> str | None:
+        """The sandbox limit whose signal ended the kernel (from bubblewrap's exit status), if any."""
+        if not self.limits:
+            return None
+        from labkit.grading.sandbox import Limits, death_note
+
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        return death_note(process.poll() if process is not None else None, Limits(**self.limits))
 
     def _finished(self, msg_id: str, timeout: float) -> bool:
         """Whether the kernel answered ``msg_id`` within ``timeout`` seconds (False if it died)."""

@@ -24,7 +24,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -34,6 +34,7 @@ from labkit.files import atomic_write
 from labkit.grading.course import build_course, find_labs, grading_environment
 from labkit.grading.gradebook import make_template, merge_submission
 from labkit.grading.repair import MalformedSubmission, read_submission, repair
+from labkit.grading.sandbox import Limits, default_limits, readable_paths, resolve
 from labkit.grading.submissions import Rejected, Submission, collect
 from labkit.grading.verdict import answers_cache, reference_answers
 from labkit.mode import SMOKE_CELL_TIMEOUT
@@ -86,12 +87,18 @@ def lab_points(notebook: nbformat.NotebookNode) -> float:
 
 def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebooks",
           out: str | os.PathLike = "grading", jobs: int = 1, timeout: int = SMOKE_CELL_TIMEOUT,
-          progress: bool = True, echo: Callable[[str], None] = print) -> list[Grade]:
+          progress: bool = True, echo: Callable[[str], None] = print, sandbox: str = "auto",
+          limits: Limits | None = None) -> list[Grade]:
     """Grade every submission in ``submissions`` against the labs in ``source``.
 
     Writes ``out/grades.csv`` (one row per student and lab, kept across runs and replaced on
     re-grading), ``out/feedback/<student>/<lab>.html`` and the nbgrader course in ``out/course``,
     then returns the grades of this batch. ``jobs`` submissions are graded at a time.
+
+    ``sandbox``: "auto" runs each kernel in bubblewrap where it works and says once, clearly, where
+    it does not; "require" raises SandboxUnavailable instead; "off" never sandboxes.
+    ``limits``: what a sandboxed kernel may use (default: :func:`labkit.grading.sandbox.default_limits`,
+    with the CPU time of a submission's whole-notebook time limit).
 
     Ctrl-C (KeyboardInterrupt) while the workers run kills them, saves the rows of the submissions
     already graded and raises :class:`GradingInterrupted`, which names those that were not.
@@ -107,6 +114,11 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
                          "are written; grade into another folder with --out")
     labs = find_labs(source)
     accepted, rejected = collect(submissions, labs)
+    isolation = None
+    if accepted and resolve(sandbox, echo):
+        isolation = {"secret": [str(Path(p).resolve()) for p in (source, out, submissions)],
+                     "private": [str(p) for p in (Path.home(), Path.cwd(), Path(tempfile.gettempdir()))],
+                     "limits": limits or default_limits(jobs), "custom": limits is not None}
     try:
         grades, ready, points = _prepare(accepted, rejected, labs, course, timeout, jobs, echo)
     except KeyboardInterrupt:
@@ -114,7 +126,7 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
     batch = _Batch()
     try:
         if ready:
-            _grade_in_workers(ready, course, out, points, jobs, timeout, progress, batch)
+            _grade_in_workers(ready, course, out, points, jobs, timeout, progress, batch, isolation)
     except KeyboardInterrupt:
         batch.stop()
     finally:
@@ -282,10 +294,11 @@ class _Batch:
 
 
 def _grade_in_workers(ready: list[Ready], course: Path, out: Path, points: dict[str, float], jobs: int,
-                      timeout: int, progress: bool, batch: _Batch) -> None:
+                      timeout: int, progress: bool, batch: _Batch, isolation: dict | None = None) -> None:
     """Grade the ``ready`` submissions ``jobs`` at a time, adding each grade to ``batch.grades``.
 
-    On KeyboardInterrupt the batch is stopped (its workers killed) before the interrupt goes on.
+    ``isolation`` (hidden paths, limits) sandboxes every kernel. On KeyboardInterrupt the batch is
+    stopped (its workers killed) before the interrupt goes on.
     """
     from labkit.data.cache import data_dir_environment
     from labkit.progress import progress_bar
@@ -294,11 +307,21 @@ def _grade_in_workers(ready: list[Ready], course: Path, out: Path, points: dict[
     with tempfile.TemporaryDirectory(prefix="labkit-grade-") as scratch:
         template = make_template(course / "gradebook.db", Path(scratch) / "template.db")
         env = {**os.environ, **grading_environment(threads), **data_dir_environment()}
+        readable = readable_paths(isolation["secret"], isolation["private"], env) if isolation else []
+
+        def sandbox_for(limit: float) -> dict | None:
+            if isolation is None:
+                return None
+            limits = isolation["limits"]
+            if not isolation["custom"]:        # CPU: the whole notebook's time limit, on every thread
+                limits = replace(limits, cpu_seconds=int(limit * threads))
+            return {"readable": readable, "limits": asdict(limits)}
+
         with ThreadPoolExecutor(jobs) as pool:
             bar = progress_bar(total=len(ready), desc="grading", unit="notebook", disable=not progress)
             try:
-                futures = {pool.submit(run_worker, sub, copy, template, timeout, limit, env, batch):
-                           (sub, notes) for sub, copy, notes, limit in ready}
+                futures = {pool.submit(run_worker, sub, copy, template, timeout, limit, env, batch,
+                                       sandbox_for(limit)): (sub, notes) for sub, copy, notes, limit in ready}
                 for future in as_completed(futures):
                     sub, notes = futures[future]
                     batch.grades.append(_graded(future.result, sub, notes, course, out, points[sub.lab]))
@@ -328,22 +351,23 @@ def _graded(result: Callable[[], dict], sub: Submission, notes: list[str], cours
 
 
 def run_worker(sub: Submission, notebook: Path, template: Path, timeout: int, limit: float,
-               env: dict[str, str], batch: _Batch) -> dict:
+               env: dict[str, str], batch: _Batch, sandbox: dict | None = None) -> dict:
     """Grade one submission in a child process with its own HOME, TMPDIR and working directory.
 
-    ``timeout`` is the per-cell limit; the process is killed after ``limit`` seconds in all. The
-    result names the private working folder (``workdir``), which the caller removes.
+    ``timeout`` is the per-cell limit; the process is killed after ``limit`` seconds in all.
+    ``sandbox`` (readable folders, limits) runs its kernels in bubblewrap. The result names the
+    private working folder (``workdir``), which the caller removes.
     """
     start = time.perf_counter()
     workdir = batch.folder(sub.student)
     if workdir is None:
         return {"ok": False, "error": NOT_STARTED, "seconds": 0.0}
-    result = _run_worker(sub, notebook, workdir, template, timeout, limit, env, batch)
+    result = _run_worker(sub, notebook, workdir, template, timeout, limit, env, batch, sandbox)
     return {**result, "workdir": str(workdir), "seconds": time.perf_counter() - start}
 
 
 def _run_worker(sub: Submission, notebook: Path, workdir: Path, template: Path, timeout: int,
-                limit: float, env: dict[str, str], batch: _Batch) -> dict:
+                limit: float, env: dict[str, str], batch: _Batch, sandbox: dict | None) -> dict:
     for folder in ("home", "tmp"):
         (workdir / folder).mkdir(parents=True)
     course = notebook.parents[3]                 # course/submitted/<student>/<lab>/<lab>.ipynb
@@ -351,7 +375,8 @@ def _run_worker(sub: Submission, notebook: Path, workdir: Path, template: Path, 
            "source": str(course / "source" / sub.lab / f"{sub.lab}.ipynb"),
            "release": str(course / "release" / sub.lab / f"{sub.lab}.ipynb"),
            "answers": str(answers_cache(course, sub.lab)),
-           "workdir": str(workdir), "timeout": timeout, "result": str(workdir / "result.json")}
+           "workdir": str(workdir), "timeout": timeout, "result": str(workdir / "result.json"),
+           "sandbox": sandbox}
     (workdir / "job.json").write_text(json.dumps(job))
     env = {**env, "HOME": str(workdir / "home"), "TMPDIR": str(workdir / "tmp")}
     with open(workdir / "worker.log", "wb") as log:

@@ -18,7 +18,9 @@ import nbformat
 
 from labkit.files import atomic_write
 from labkit.grading.course import check, nbgrader_api
+from labkit.grading.execute import STOPPED
 from labkit.grading.gradebook import quiet
+from labkit.grading.sandbox import Limits, limit_note
 from labkit.grading.verdict import apply, verdicts
 
 # Error names the executor leaves on cells that did not finish, and how the report words them.
@@ -35,16 +37,27 @@ def scores(db_url: str, lab: str, student: str) -> dict[str, list[float]]:
         return {g.name: [float(g.score), float(g.max_score)] for g in notebook.grades}
 
 
-def incomplete_cells(autograded: Path) -> list[str]:
-    """Notes for cells that timed out, crashed or hung, numbered as students see them (from 1)."""
+def _what_stopped(output: dict, limits: Limits | None) -> str | None:
+    """How the report words an error output that means a cell did not finish or hit a sandbox limit."""
+    ename, evalue = output.get("ename", ""), output.get("evalue", "")
+    if ename in INCOMPLETE:
+        return f"{INCOMPLETE[ename]} and scored 0"
+    if ename == "LimitReached":              # the executor's words: "This cell <cause>: the kernel was stopped. ..."
+        return evalue.removeprefix("This cell ").partition(STOPPED)[0] + STOPPED + " and the cell scored 0"
+    return limit_note(ename, evalue, limits) if limits is not None else None
+
+
+def incomplete_cells(autograded: Path, limits: Limits | None = None) -> list[str]:
+    """Notes for cells that timed out, crashed, hung or (sandboxed, with ``limits``) hit a limit,
+    numbered as students see them (from 1)."""
     notebook = nbformat.read(autograded, as_version=4)
     notes = []
     for number, cell in enumerate(notebook.cells, start=1):
         for output in cell.get("outputs", []):
-            what = INCOMPLETE.get(output.get("ename"))
+            what = _what_stopped(output, limits) if output.get("output_type") == "error" else None
             if what:
                 first = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
-                notes.append(f"cell {number} (`{first}`) {what} and scored 0")
+                notes.append(f"cell {number} (`{first}`) {what}")
                 break
     return notes
 
@@ -56,13 +69,15 @@ def run(job: dict) -> dict:
     (root / "submitted" / student / lab).mkdir(parents=True)
     shutil.copyfile(job["gradebook"], root / "gradebook.db")
     shutil.copyfile(job["notebook"], root / "submitted" / student / lab / f"{lab}.ipynb")
-    api = nbgrader_api(root, job["timeout"])
+    sandbox = job.get("sandbox")
+    api = nbgrader_api(root, job["timeout"], sandbox)
     check(api.autograde(lab, student, force=True, create=True), f"autograde {student}/{lab}")
     autograded = root / "autograded" / student / lab / f"{lab}.ipynb"
     gradebook = f"sqlite:///{root / 'gradebook.db'}"
     verdict = verdicts(nbformat.read(autograded, as_version=4), nbformat.read(job["source"], as_version=4),
                        nbformat.read(job["release"], as_version=4), json.loads(Path(job["answers"]).read_text())["answers"])
-    notes = incomplete_cells(autograded) + apply(verdict, gradebook, lab, student, autograded)
+    limits = Limits(**sandbox["limits"]) if sandbox else None
+    notes = incomplete_cells(autograded, limits) + apply(verdict, gradebook, lab, student, autograded)
     check(api.generate_feedback(lab, student, force=True), f"write feedback for {student}/{lab}")
     return {"scores": scores(gradebook, lab, student),
             "notes": notes,
