@@ -145,6 +145,7 @@ def readable_paths(secret: Iterable[str | os.PathLike], private: Iterable[str | 
             for line in pth.read_text(errors="replace").splitlines():
                 if line.startswith("/"):
                     candidates.add(line.strip())
+        candidates.update(_editable_sources(site))
     for variable in ("PYTHONPATH", "LABKIT_DATA_DIR"):
         candidates.update(p for p in env.get(variable, "").split(os.pathsep) if p)
     chosen = []
@@ -154,6 +155,24 @@ def readable_paths(secret: Iterable[str | os.PathLike], private: Iterable[str | 
                 and not any(_contains(path, p) for p in private):
             chosen.append(str(path))
     return [p for p in chosen if not any(_contains(Path(q), Path(p)) and q != p for q in chosen)]
+
+
+def _editable_sources(site: Path) -> set[str]:
+    """The source folders of editable installs (setuptools' ``__editable___*_finder.py`` MAPPING):
+    where the kernel imports labkit from, whichever checkout the grader itself was started in."""
+    import ast
+
+    found = set()
+    for finder in site.glob("__editable___*_finder.py"):
+        for node in ast.parse(finder.read_text(errors="replace")).body:
+            target = node.target if isinstance(node, ast.AnnAssign) else \
+                node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+            if isinstance(target, ast.Name) and target.id == "MAPPING" and node.value is not None:
+                try:
+                    found.update(str(path) for path in ast.literal_eval(node.value).values())
+                except ValueError:
+                    pass
+    return found
 
 
 def _site_packages() -> list[Path]:
