@@ -10,10 +10,11 @@ LABS   ?=
 JOBS   ?= 2
 SUBMISSIONS ?= submissions
 
-.PHONY: help install browser sandbox run test test-gpu lab release grade clean
+.PHONY: help install browser sandbox run book test test-gpu lab release grade clean
 
 help:
 	@echo "make run    execute every lab (MODE=auto|smoke|full, LABS='01 02'); report in build/"
+	@echo "make book   the course site in build/book/ from the labs of the last make run (runs missing ones)"
 	@echo "make test   the whole test suite (unit, notebooks via papermill and nbval)"
 	@echo "make test-gpu  the CUDA test layer (tests/gpu) on a GPU machine; installs nothing"
 	@echo "make lab    open JupyterLab on notebooks/"
@@ -57,6 +58,10 @@ sandbox:
 
 run: install
 	$(BIN)/labkit run $(if $(MODE),--mode $(MODE)) $(LABS)
+
+# The course site from the executed labs in build/ (labs missing there run first, in MODE).
+book: install
+	$(BIN)/labkit book $(if $(MODE),--mode $(MODE))
 
 # Two pytest workers, whole test files each (a module's fixtures are built once); one thread per
 # worker (and per notebook kernel it starts) so the two never oversubscribe the cores.

@@ -103,7 +103,7 @@ def close(actual: Any, expected: Any, name: str = "value", *, rtol: float = 1e-5
 
 
 def relative_error(a: Any, b: Any) -> float:
-    """max |a - b| / max(|a| + |b|), the usual scale-free measure for gradient checks."""
+    """``max|a - b| / max(|a| + |b|)``, the usual scale-free measure for gradient checks."""
     a, b = _array(a, "a"), _array(b, "b")
     denominator = max(float(np.max(np.abs(a) + np.abs(b), initial=0.0)), 1e-12)
     return float(np.max(np.abs(a - b), initial=0.0)) / denominator

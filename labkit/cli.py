@@ -1,4 +1,4 @@
-"""Command line: `labkit doctor`, `labkit run`, `labkit release`, `labkit check` and `labkit grade`.
+"""Command line: `labkit doctor`, `labkit run`, `labkit book`, `labkit release`, `labkit check`, `labkit grade`.
 
 Exit status: 0 when all went well; 1 when something ran and failed (a lab, a release check,
 nbgrader) or the doctor found a problem; 2 for bad input (arguments, paths, environment variables),
@@ -74,6 +74,27 @@ def _run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, DeviceUnavailableError) as err:
         return _fail("run", err)
     return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def _book(args: argparse.Namespace) -> int:
+    try:
+        import myst_nb  # noqa: F401
+        import nbgrader  # noqa: F401
+    except ImportError:
+        print("labkit book needs Sphinx, myst-nb and nbgrader: pip install 'labkit[book]'", file=sys.stderr)
+        return 2
+    from labkit.book import BookError, build_book
+
+    for flag, folder in (("--executed", args.executed), ("--out", args.out)):
+        if problem := _output_folder_problem(folder):
+            return _fail("book", problem.replace("--out", flag))
+    try:
+        build_book(args.executed, args.out, notebooks=args.notebooks, mode=_mode(args))
+    except (OSError, ValueError) as err:
+        return _fail("book", err)
+    except BookError as err:
+        return _fail("book", err, 1)
+    return 0
 
 
 def _needs_nbgrader(command: str) -> bool:
@@ -158,6 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
                           f"{FULL_CELL_TIMEOUT} in full mode)")
     run.add_argument("--no-progress", action="store_true", help="hide the per-notebook progress bar")
     run.set_defaults(func=_run)
+
+    book = sub.add_parser("book", help="build the course site into build/book/ from the executed labs")
+    book.add_argument("--executed", default="build",
+                      help="the executed labs and report.json of `labkit run` (default: build); labs "
+                           "missing there, or run from an older version, run first")
+    book.add_argument("--out", default="build/book", help="where the site goes (default: build/book)")
+    book.add_argument("--notebooks", default="notebooks", help="folder with the labs (default: notebooks)")
+    book.add_argument("--mode", default=None, choices=["auto", "smoke", "full"],
+                      help="the mode for labs that must run first, when the others did not all run in one "
+                           f"(default: ${MODE_ENV}, else auto)")
+    book.set_defaults(func=_book)
 
     release = sub.add_parser("release", help="build and check the student edition of each lab (nbgrader)")
     release.add_argument("labs", nargs="*", help="labs to release, by number or name (default: all)")

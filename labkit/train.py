@@ -180,53 +180,80 @@ def fit(model: nn.Module, train: Any, *, epochs: int, loss_fn: Callable | None =
         plot: str | bool = "auto", progress: bool = True) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History` (one row per epoch).
 
-    Data
-      train, val       a tuple ``(X, y)`` of tensors (batched by ``batch_size``; train reshuffled
-                       each epoch), a DeviceLoader, a DataLoader or any iterable of batches. A batch
-                       may be a tensor, tuple, named tuple or dict of tensors (moved to the device).
-      device           default: where the model's parameters are. CPU batches are copied there;
-                       data already on another device is an error (DeviceMismatchError).
-    Objective
-      loss_fn          e.g. ``nn.CrossEntropyLoss()``; shapes are checked on the first batch, so a
-                       (N, 1) vs (N,) slip is an error, not a silently wrong loss.
-      step_fn          ``step_fn(batch, ctx) -> {"loss": ..., ...}`` replaces the supervised step;
-                       it calls ``ctx.optimize(loss, name)``. A ``"count"`` entry weights the epoch
-                       means (e.g. masked tokens); else the first tensor's batch size does.
-      val_step_fn      the same for validation (runs without gradients, in eval mode).
-      metrics          ``{"accuracy": fn(output, target)}`` (averaged over batches: exact for
-                       per-example means) or metric objects with update/compute/reset
-                       (``labkit.metrics.F1Score(10)``, torchmetrics): exact over the epoch. Logged
-                       on the training batches and on ``val`` ("val_accuracy").
-    Optimisation
-      optimizer        one optimiser, or a dict ``{"g": opt_g, "d": opt_d}``; default Adam(lr),
-                       fused on CUDA.
-      scheduler        one scheduler, or a dict keyed by optimiser name. ``scheduler_interval``
-                       "epoch" steps it after validation (ReduceLROnPlateau gets the monitored
-                       value), "step" after every optimiser step (warm-up).
-      accumulate       step every ``accumulate`` batches with their mean gradient: for a mean loss,
-                       the same update as one batch that many times larger.
-      grad_clip        clip the gradient norm (after unscaling, with fp16).
-      precision        "auto" (bf16 on CUDA GPUs of compute capability >= 8.0, fp16 + GradScaler on
-                       7.x, fp32 below and on CPU/MPS), or "fp32", "bf16", "fp16" (CPU included).
-      compile          True (or a dict of torch.compile options) compiles the model for the steps;
-                       checkpoints keep the plain model's parameter names.
-    Best epoch and stopping
-      monitor          default "val_loss" with validation, else "loss"; only looked up when
-                       ``patience`` or ReduceLROnPlateau needs it.
-      monitor_mode     "min" or "max"; default "max" for names containing accuracy, precision,
-                       recall, f1, auc or r2, else "min" (log an ELBO as a loss, -ELBO, to minimise).
-      patience         stop after that many epochs without improvement. With ``restore_best``
-                       the best epoch's weights are put back at the end, stopped early or not
-                       (``history.restored_epoch`` says which).
-      callbacks        objects with ``on_epoch_end(history, ctx)`` (or such functions), called after
-                       validation; they may add values to ``history.rows[-1]`` or set
-                       ``ctx.stop_training = True``.
-    Files and display
-      checkpoint       a path saved atomically after every epoch (model, optimisers, schedulers,
-                       scaler, history, best epoch, random-number states); ``resume=True``
-                       continues from it and repeats the uninterrupted run. Without ``resume`` an
-                       existing file is replaced after the first epoch (fit says so).
-      plot             "auto" (live plot in JupyterLab, lines elsewhere), "widget", "text" or False.
+    **Data**
+
+    ``train``, ``val``
+        a tuple ``(X, y)`` of tensors (batched by ``batch_size``; train reshuffled
+        each epoch), a DeviceLoader, a DataLoader or any iterable of batches. A batch
+        may be a tensor, tuple, named tuple or dict of tensors (moved to the device).
+    ``device``
+        default: where the model's parameters are. CPU batches are copied there;
+        data already on another device is an error (DeviceMismatchError).
+
+    **Objective**
+
+    ``loss_fn``
+        e.g. ``nn.CrossEntropyLoss()``; shapes are checked on the first batch, so a
+        (N, 1) vs (N,) slip is an error, not a silently wrong loss.
+    ``step_fn``
+        ``step_fn(batch, ctx) -> {"loss": ..., ...}`` replaces the supervised step;
+        it calls ``ctx.optimize(loss, name)``. A ``"count"`` entry weights the epoch
+        means (e.g. masked tokens); else the first tensor's batch size does.
+    ``val_step_fn``
+        the same for validation (runs without gradients, in eval mode).
+    ``metrics``
+        ``{"accuracy": fn(output, target)}`` (averaged over batches: exact for
+        per-example means) or metric objects with update/compute/reset
+        (``labkit.metrics.F1Score(10)``, torchmetrics): exact over the epoch. Logged
+        on the training batches and on ``val`` ("val_accuracy").
+
+    **Optimisation**
+
+    ``optimizer``
+        one optimiser, or a dict ``{"g": opt_g, "d": opt_d}``; default Adam(lr),
+        fused on CUDA.
+    ``scheduler``
+        one scheduler, or a dict keyed by optimiser name. ``scheduler_interval``
+        "epoch" steps it after validation (ReduceLROnPlateau gets the monitored
+        value), "step" after every optimiser step (warm-up).
+    ``accumulate``
+        step every ``accumulate`` batches with their mean gradient: for a mean loss,
+        the same update as one batch that many times larger.
+    ``grad_clip``
+        clip the gradient norm (after unscaling, with fp16).
+    ``precision``
+        "auto" (bf16 on CUDA GPUs of compute capability >= 8.0, fp16 + GradScaler on
+        7.x, fp32 below and on CPU/MPS), or "fp32", "bf16", "fp16" (CPU included).
+    ``compile``
+        True (or a dict of torch.compile options) compiles the model for the steps;
+        checkpoints keep the plain model's parameter names.
+
+    **Best epoch and stopping**
+
+    ``monitor``
+        default "val_loss" with validation, else "loss"; only looked up when
+        ``patience`` or ReduceLROnPlateau needs it.
+    ``monitor_mode``
+        "min" or "max"; default "max" for names containing accuracy, precision,
+        recall, f1, auc or r2, else "min" (log an ELBO as a loss, -ELBO, to minimise).
+    ``patience``
+        stop after that many epochs without improvement. With ``restore_best``
+        the best epoch's weights are put back at the end, stopped early or not
+        (``history.restored_epoch`` says which).
+    ``callbacks``
+        objects with ``on_epoch_end(history, ctx)`` (or such functions), called after
+        validation; they may add values to ``history.rows[-1]`` or set
+        ``ctx.stop_training = True``.
+
+    **Files and display**
+
+    ``checkpoint``
+        a path saved atomically after every epoch (model, optimisers, schedulers,
+        scaler, history, best epoch, random-number states); ``resume=True``
+        continues from it and repeats the uninterrupted run. Without ``resume`` an
+        existing file is replaced after the first epoch (fit says so).
+    ``plot``
+        "auto" (live plot in JupyterLab, lines elsewhere), "widget", "text" or False.
 
     Examples::
 

@@ -1,10 +1,20 @@
-"""Every lab, executed with papermill in smoke mode through the runner; its metrics checked.
+"""Every lab, executed with papermill in smoke mode through the runner; its metrics checked; then
+the course site built from those executed labs, checked for pages, figures, links and leaks, and
+read in Chromium.
 
 Each lab must have an entry in EXPECTATIONS: a new lab without one fails this test on purpose.
 (nbval runs the same notebooks separately: `--nbval-lax` over notebooks/, see pyproject.toml.)
 """
+import functools
+import html
+import http.server
 import math
+import re
+import threading
+import time
+from pathlib import Path
 
+import nbformat
 import pytest
 
 from conftest import REPO
@@ -250,10 +260,16 @@ EXPECTATIONS = {"00_setup": _setup, "01_linear_regression": _linear_regression, 
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
+def smoke_build(tmp_path_factory):
+    """The folder `labkit run --mode smoke` wrote (executed labs, report.json) and its results."""
     out = tmp_path_factory.mktemp("build")
-    return {r.name: r for r in run_curriculum(mode="smoke", notebooks=str(REPO / "notebooks"),
-                                              out=str(out), progress=False)}
+    results = run_curriculum(mode="smoke", notebooks=str(REPO / "notebooks"), out=str(out), progress=False)
+    return out, {r.name: r for r in results}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(smoke_build):
+    return smoke_build[1]
 
 
 @pytest.mark.parametrize("lab", [p.stem for p in discover(REPO / "notebooks")])
@@ -263,3 +279,187 @@ def test_lab_runs_in_smoke_mode_and_publishes_sound_metrics(smoke_run, lab):
     assert lab in EXPECTATIONS, f"add the metrics {lab} records to EXPECTATIONS"
     assert all(not isinstance(v, float) or math.isfinite(v) for v in result.metrics.values())
     EXPECTATIONS[lab](result.metrics)
+
+
+# -- the course site, built from the executed labs above ------------------------------------------
+
+LABS = [p.stem for p in discover(REPO / "notebooks")]
+SITE_SHOTS = REPO / "build" / "book-browser"
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+BADGES = ("colab-badge.svg", "binder-badge.svg")
+
+
+def _is_exercise(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("solution") or meta.get("grade") or meta.get("task"))
+
+
+def _page_text(path: Path) -> str:
+    """What a file shows or contains: an HTML page without its tags (code highlighting splits a
+    line into many spans), any other file as it is."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix == ".html":
+        text = html.unescape(re.sub(r"<[^>]+>", "", text))
+    return text
+
+
+@pytest.fixture(scope="module")
+def site(smoke_build, tmp_path_factory):
+    """`labkit book` on the smoke run: the site's folder, what it printed and how long it took."""
+    from labkit.book import build_book
+
+    out, messages = tmp_path_factory.mktemp("site") / "book", []
+    start = time.perf_counter()
+    build_book(smoke_build[0], out, notebooks=REPO / "notebooks", echo=messages.append)
+    return out, messages, time.perf_counter() - start
+
+
+def test_site_builds_from_the_executed_labs_without_running_them(site):
+    out, messages, seconds = site
+    assert (out / "index.html").exists() and (out / "report.html").exists()
+    assert not any("must run" in m or "running" in m for m in messages), messages
+    assert any("smoke mode on cpu" in m for m in messages), messages
+    assert not [m for m in messages if m.startswith("warning:")], "Sphinx warned:\n" + "\n".join(messages)
+    print(f"site built in {seconds:.1f} s")
+    landing = _page_text(out / "index.html")
+    for lab in LABS:
+        assert f"notebooks/{lab}.html" in (out / "index.html").read_text(), f"{lab} missing from the landing page"
+    assert "Learning goals." in landing and "Expected run time." in landing
+    report = _page_text(out / "report.html")
+    assert "cnn_test_accuracy" in report and "quick run (smoke mode) on cpu" in report
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_lab_has_a_page_with_every_figure_it_drew(site, smoke_build, lab):
+    out = site[0]
+    page = out / "notebooks" / f"{lab}.html"
+    assert page.exists(), f"no page for {lab}"
+    executed = nbformat.read(smoke_build[0] / f"{lab}.ipynb", as_version=4)
+    figures = sum(any(kind in output.get("data", {}) for kind in IMAGE_TYPES)
+                  for cell in executed.cells if cell.cell_type == "code" and not _is_exercise(cell)
+                  for output in cell.outputs)
+    text = page.read_text(encoding="utf-8")
+    shown = [src for src in re.findall(r'<img[^>]+src="([^"]+)"', text)
+             if "_images/" in src and not src.endswith(BADGES)]
+    assert len(shown) == figures, f"{lab}: {figures} figures in the notebook, {len(shown)} images on its page"
+    assert all((page.parent / src).resolve().is_file() for src in shown)
+    title = nbformat.read(REPO / "notebooks" / f"{lab}.ipynb", as_version=4).cells[0].source.splitlines()[0][2:]
+    assert f"<title>{html.escape(title, quote=False)}" in text
+
+
+def test_site_gives_no_answer_away(site, tmp_path):
+    """No line of a solution or hidden test (>= 20 characters, absent from the student edition that
+    `labkit release` builds) appears in any file of the site; a visible self-check line does."""
+    from labkit.grading.editions import REGION, release
+
+    editions = release(REPO / "notebooks", tmp_path / "release", course=tmp_path / "course", execute=False,
+                       echo=lambda _: None)
+    student_text = "\n".join(cell.source for path in editions for cell in nbformat.read(path, as_version=4).cells)
+    secret = set()
+    for lab in LABS:
+        for cell in nbformat.read(REPO / "notebooks" / f"{lab}.ipynb", as_version=4).cells:
+            secret |= {line.strip() for match in REGION.finditer(cell.source)
+                       for line in match.group(2).splitlines() if len(line.strip()) >= 20}
+    secret = {line for line in secret if line not in student_text}
+    assert len(secret) > 100, "the solutions and hidden tests should give many lines to look for"
+    files = [path for path in site[0].rglob("*") if path.is_file() and path.suffix in
+             (".html", ".js", ".txt", ".ipynb", ".json", ".md", ".inv")]
+    texts = {path: _page_text(path) for path in files}
+    found = [f"{path.relative_to(site[0])}: {line[:70]}" for path, text in texts.items() for line in secret
+             if line in text]
+    assert not found, "the site gives answers away:\n" + "\n".join(found[:20])
+    # The control: the same search finds a line each student sees (a self-check of lab 03).
+    visible = "gen_ex1 = torch.Generator().manual_seed(1)"
+    assert visible in student_text and visible in texts[site[0] / "notebooks" / "03_cnn.html"]
+
+
+def test_internal_links_resolve(site):
+    out = site[0]
+    broken = []
+    ids: dict[Path, set[str]] = {}
+
+    def anchors(path: Path) -> set[str]:
+        if path not in ids:
+            ids[path] = set(re.findall(r'\bid="([^"]+)"', path.read_text(encoding="utf-8")))
+        return ids[path]
+
+    pages = sorted(p for p in out.rglob("*.html") if "_static" not in p.relative_to(out).parts)
+    checked = 0
+    for page in pages:
+        for target in re.findall(r'(?:href|src)="([^"]+)"', page.read_text(encoding="utf-8")):
+            target = html.unescape(target)
+            if re.match(r"[a-z][a-z0-9+.-]*:", target):          # http(s), mailto, data, javascript
+                continue
+            path, _, anchor = target.split("?")[0].partition("#")
+            resolved = (page.parent / path).resolve() if path else page
+            if resolved.is_dir():
+                resolved = resolved / "index.html"
+            checked += 1
+            if not resolved.exists():
+                broken.append(f"{page.relative_to(out)} -> {target}")
+            elif anchor and resolved.suffix == ".html" and anchor not in anchors(resolved):
+                broken.append(f"{page.relative_to(out)} -> {target} (no such anchor)")
+    assert checked > 1000 and not broken, "\n".join(broken[:30])
+
+
+def _serve(folder: Path):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_site_in_a_browser(site):
+    """Chromium reads the site from a loopback server: every lab page has its title and its images
+    load, "next" leads from each lab to the following one, and the search box finds a lab."""
+    from test_browser import CHROMIUM_ARGS, ENABLE, chromium_executable
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip(f"the playwright module is missing; {ENABLE}")
+    executable = chromium_executable()
+    if executable is None:
+        pytest.skip(f"no Chromium executable found; {ENABLE}")
+    SITE_SHOTS.mkdir(parents=True, exist_ok=True)
+    titles = {lab: nbformat.read(REPO / "notebooks" / f"{lab}.ipynb", as_version=4).cells[0].source
+              .splitlines()[0][2:] for lab in LABS}
+    server = _serve(site[0])
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = chromium.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(f"{base}/index.html")
+                page.screenshot(path=str(SITE_SHOTS / "index.png"))
+                for lab, following in zip(LABS, LABS[1:] + [None]):
+                    page.goto(f"{base}/notebooks/{lab}.html", wait_until="load")
+                    assert page.title().startswith(titles[lab])
+                    assert page.locator("h1").first.inner_text().strip().startswith(titles[lab])
+                    broken = page.evaluate("""() => [...document.images]
+                        .filter(img => !(img.complete && img.naturalWidth > 0)).map(img => img.src)""")
+                    assert not broken, f"{lab}: images that did not load: {broken}"
+                    assert page.locator("mjx-container").count() > 0, f"{lab}: no formula rendered"
+                    page.screenshot(path=str(SITE_SHOTS / f"{lab}.png"))
+                    if following:
+                        page.locator("a.right-next").click()
+                        page.wait_for_url(f"**/notebooks/{following}.html")
+                page.goto(f"{base}/notebooks/{LABS[0]}.html")
+                page.keyboard.press("Control+k")                    # the theme's search box
+                box = page.locator("input[name='q']:visible").first
+                box.fill("reparameterisation")
+                box.press("Enter")
+                page.wait_for_url("**/search.html?q=reparameterisation*")
+                hit = page.locator("#search-results a[href*='04_vae']").first
+                hit.wait_for(timeout=30_000)
+                page.screenshot(path=str(SITE_SHOTS / "search.png"))
+                hit.click()
+                page.wait_for_url("**/notebooks/04_vae.html*")
+            finally:
+                chromium.close()
+    finally:
+        server.shutdown()

@@ -87,10 +87,13 @@ def load_text_task(name: str = "python-areas", *, corpus: Corpus | None = None,
                    progress: bool = True) -> TextTask:
     """A labelled text task: "python-areas" (offline) or "ag_news" (cache, else download, else python-areas).
 
-    corpus    the python-docs corpus if already loaded: python-areas' splits are then checked to be
-              its splits. Another corpus (WikiText-2) shares no text with the task and is ignored.
-    download  False skips the network (ag_news: cache or python-areas only).
-    root      one cache folder to use instead of the search path of :mod:`labkit.data.cache`.
+    ``corpus``
+        the python-docs corpus if already loaded: python-areas' splits are then checked to be
+        its splits. Another corpus (WikiText-2) shares no text with the task and is ignored.
+    ``download``
+        False skips the network (ag_news: cache or python-areas only).
+    ``root``
+        one cache folder to use instead of the search path of :mod:`labkit.data.cache`.
 
     Prints which tier served, and why when AG News fell back, and the documents per split.
     """

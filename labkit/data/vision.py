@@ -149,11 +149,15 @@ def load_images(name: str = "mnist", *, normalize: str = "standard", root: str |
                 download: bool = True, timeout: float = 20.0, seed: int = 0, progress: bool = True) -> ImageData:
     """MNIST or Fashion-MNIST, from a data cache, else downloaded and verified, else offline.
 
-    normalize   "standard" (zero mean, unit variance per the training set's pixel statistics)
-                or "unit" (pixels in [0, 1]).
-    download    False skips the network (cache or offline tier only).
-    seed        the stratified split of the offline digits.
-    root        one cache folder to use instead of the search path of :mod:`labkit.data.cache`.
+    ``normalize``
+        "standard" (zero mean, unit variance per the training set's pixel statistics)
+        or "unit" (pixels in [0, 1]).
+    ``download``
+        False skips the network (cache or offline tier only).
+    ``seed``
+        the stratified split of the offline digits.
+    ``root``
+        one cache folder to use instead of the search path of :mod:`labkit.data.cache`.
 
     Prints which tier served the data (and which cache) and how many images. A read-only cache
     that holds the files is read without writing to it. Fashion-MNIST has no offline copy: without
