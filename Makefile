@@ -10,7 +10,7 @@ LABS   ?=
 JOBS   ?= 2
 SUBMISSIONS ?= submissions
 
-.PHONY: help install browser sandbox run book test test-gpu lab release grade clean
+.PHONY: help install browser sandbox hub-proxy run book test test-gpu lab release grade hub clean
 
 help:
 	@echo "make run    execute every lab (MODE=auto|smoke|full, LABS='01 02'); report in build/"
@@ -20,6 +20,7 @@ help:
 	@echo "make lab    open JupyterLab on notebooks/"
 	@echo "make release  student editions of every lab in release/ (checked: no solutions, tests fail blank)"
 	@echo "make grade SUBMISSIONS=dir [JOBS=2]  autograde dir/<student>/<lab>.ipynb into grading/"
+	@echo "make hub    a demo class on a local JupyterHub (127.0.0.1, dummy logins, LABS='00 01'); Ctrl-C stops it"
 	@echo "make install  create $(VENV) and install labkit with its dev extras (run/test do this)"
 
 # Reinstalls only when pyproject.toml (or the recorded Colab pins) changes; otherwise instant.
@@ -31,6 +32,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	-@$(MAKE) --no-print-directory browser
 	-@$(MAKE) --no-print-directory sandbox
+	-@$(MAKE) --no-print-directory hub-proxy
 	touch $(STAMP)
 
 # Colab's ipywidgets 7 beside the environment, not in it (--no-deps: nothing in $(VENV) changes):
@@ -56,6 +58,15 @@ sandbox:
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null; }; }; } || \
 	  echo "bubblewrap could not be installed: labkit grade will run submissions unisolated (apt-get install bubblewrap)"
 
+# JupyterHub's proxy for `make hub` and tests/test_hub.py: configurable-http-proxy from npm, into
+# $(VENV)/node (never a global install). Best effort, as for chromium: without npm the hub test skips
+# and says how to install it.
+CHP := $(VENV)/node/node_modules/.bin/configurable-http-proxy
+hub-proxy:
+	@test -x $(CHP) || { command -v npm >/dev/null 2>&1 && \
+	  npm install --silent --no-fund --no-audit --prefix $(VENV)/node configurable-http-proxy@5 >/dev/null 2>&1; } || \
+	  echo "configurable-http-proxy could not be installed: make hub and the hub test need it (npm install --prefix $(VENV)/node configurable-http-proxy)"
+
 run: install
 	$(BIN)/labkit run $(if $(MODE),--mode $(MODE)) $(LABS)
 
@@ -80,6 +91,11 @@ release: install
 
 grade: install
 	$(BIN)/labkit grade $(SUBMISSIONS) --jobs $(JOBS)
+
+# A demo class on 127.0.0.1 for an instructor to try the whole cycle: JupyterHub with dummy logins,
+# the labs released through nbgrader's exchange in build/hub/. Ctrl-C stops every process it started.
+hub: install hub-proxy
+	$(BIN)/labkit hub $(LABS)
 
 lab: install
 	LABKIT_OUTPUT_DIR="$(CURDIR)/build/outputs" $(BIN)/jupyter lab notebooks/

@@ -1,4 +1,4 @@
-"""Command line: `labkit doctor`, `labkit run`, `labkit book`, `labkit release`, `labkit check`, `labkit grade`.
+"""Command line: `labkit doctor`, `run`, `book`, `release`, `check`, `grade` and `hub`.
 
 Exit status: 0 when all went well; 1 when something ran and failed (a lab, a release check,
 nbgrader) or the doctor found a problem; 2 for bad input (arguments, paths, environment variables),
@@ -161,6 +161,12 @@ def _check(args: argparse.Namespace) -> int:
         return _fail("check", err, 1)
 
 
+def _hub(args: argparse.Namespace) -> int:
+    from labkit.hub.__main__ import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="labkit: the deep-learning lab kit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run each submission's kernel in bubblewrap: auto (where it works, saying so "
                             "where it does not), require (refuse to grade without it), off (default: auto)")
     grade.set_defaults(func=_grade)
+    from labkit.hub.__main__ import add_arguments as hub_arguments
+
+    hub = sub.add_parser("hub", help="a demo class on a local JupyterHub (127.0.0.1, dummy logins); Ctrl-C stops it")
+    hub_arguments(hub)
+    hub.set_defaults(func=_hub)
     return parser
 
 

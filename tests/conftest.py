@@ -85,7 +85,7 @@ LONGEST_FIRST = ("tests/test_grading_roundtrip.py", "tests/test_exercise_mutants
                  "tests/test_notebooks.py", "tests/test_grading_forgery.py", "tests/test_grading_sandbox.py",
                  "notebooks/05_gan.ipynb",
                  "notebooks/06_text_attention.ipynb", "notebooks/07_bert_pretraining.ipynb", "notebooks/08_efficiency.ipynb",
-                 "notebooks/03_cnn.ipynb", "notebooks/04_vae.ipynb", "tests/test_browser.py",
+                 "notebooks/03_cnn.ipynb", "notebooks/04_vae.ipynb", "tests/test_browser.py", "tests/test_hub.py",
                  "notebooks/02_mlp_backprop.ipynb", "tests/test_exercise_integrity.py", "tests/test_grading_interrupt.py")
 
 

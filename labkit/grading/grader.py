@@ -43,6 +43,9 @@ CSV_COLUMNS = ["student", "lab", "score", "max_score", "status", "notes"]
 # A submission ready for a worker: the repaired copy, the repair notes and its hard time limit (s).
 Ready = tuple[Submission, Path, list[str], int]
 NOT_STARTED = "grading was interrupted before this submission started"
+# What `nbgrader submit` writes beside a notebook and `nbgrader collect` keeps: `nbgrader
+# release_feedback` needs both beside the feedback to name it for that submission alone.
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
 
 
 @dataclass
@@ -171,6 +174,7 @@ def _prepare(accepted: list[Submission], rejected: list[Rejected], labs: dict[st
         copy = course / "submitted" / sub.student / sub.lab / f"{sub.lab}.ipynb"
         with atomic_write(copy, "w") as handle:
             nbformat.write(repaired.notebook, handle)
+        _carry_exchange_files(sub.path.parent if sub.path.parent.name == sub.lab else None, copy.parent)
         code_cells = sum(cell.cell_type == "code" for cell in repaired.notebook.cells)
         limit = timeout * (code_cells + 2) + 120      # the whole notebook, if every cell hit the limit
         ready.append((sub, copy, repaired.notes, limit))
@@ -415,9 +419,25 @@ def _collect(result: dict, sub: Submission, notes: list[str], course: Path, out:
                    out / "feedback" / sub.student / feedback.name):
         with atomic_write(target) as handle:
             handle.write(feedback.read_bytes())
+    _carry_exchange_files(course / "submitted" / sub.student / sub.lab, course / "feedback" / sub.student / sub.lab)
     score = sum(s for s, _ in result["scores"].values())
     return Grade(sub.student, sub.lab, score, max_score, "graded", notes + result["notes"],
                  result["seconds"])
+
+
+def _carry_exchange_files(source: Path | None, target: Path) -> None:
+    """Copy nbgrader's exchange files (EXCHANGE_FILES) from ``source`` to ``target``, or remove them.
+
+    A submission from ``nbgrader collect`` (``<student>/<lab>/<lab>.ipynb``) brings them; without
+    them (``source`` None, or a hand-filed submission) any stale copy from an earlier batch goes.
+    """
+    for name in EXCHANGE_FILES:
+        found = source / name if source is not None else None
+        if found is not None and found.is_file():
+            with atomic_write(target / name) as handle:
+                handle.write(found.read_bytes())
+        else:
+            (target / name).unlink(missing_ok=True)
 
 
 def _replace_tree(new: Path, target: Path) -> None:
