@@ -155,6 +155,8 @@ def browser_student(browser, hub, lab: str, clock: Clock) -> None:
             "button", name="Submit").click()
         page.locator("#submitted_assignments_list .list_item", has_text=lab).first.wait_for(
             timeout=1000 * min(60, clock.left()))
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SHOTS / "ada-submitted.png")     # what ada sees once her lab is handed in
     except (PlaywrightTimeout, AssertionError):
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SHOTS / "ada.png")
