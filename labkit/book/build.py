@@ -19,8 +19,8 @@ from typing import Callable, Sequence
 import nbformat
 
 from labkit.book.lab_pages import StaleNotebook, student_page
-from labkit.book.pages import (IMAGES, landing_page, localise, readme_page, report_page,
-                               section)
+from labkit.book.pages import IMAGES, landing_page, localise, readme_page, report_page
+from labkit.grading.course import build_course, find_labs
 from labkit.runner import LabResult, discover, run_curriculum, write_report
 
 HERE = Path(__file__).parent
@@ -42,32 +42,27 @@ def _read_report(executed: Path) -> dict:
         raise ValueError(f"{path} is not valid JSON ({err}); run `make run` to write it again") from None
 
 
-def _source_text(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+def lab_pages(labs: dict[str, Path], course: Path, executed: Path, report: dict) -> tuple[dict, list[str]]:
+    """Each lab's page (None where it must run first) and why each of those must run.
 
-
-def lab_pages(notebooks: Path, executed: Path, report: dict) -> tuple[dict, list[str]]:
-    """Each lab's page (None where it must run first) and why each of those must run."""
-    from labkit.grading.course import build_course, find_labs
-
-    labs = find_labs(notebooks)
+    ``labs`` maps each lab to its source notebook; ``course`` is the nbgrader course that
+    ``build_course`` made of them, holding the student editions the release hands out.
+    """
     ran = {lab["name"] for lab in report["labs"]}
     pages, reasons = {}, []
-    with tempfile.TemporaryDirectory(prefix="labkit-book-course-") as course_dir:
-        course = build_course(labs, course_dir)       # the release's student editions, as issue 7 builds them
-        for name, source_path in labs.items():
-            done = executed / f"{name}.ipynb"
-            if not done.exists() or name not in ran:
-                pages[name] = None
-                reasons.append(f"{name}: no executed notebook in {executed}/")
-                continue
-            edition = nbformat.read(course / "release" / name / f"{name}.ipynb", as_version=4)
-            try:
-                pages[name] = student_page(nbformat.read(done, as_version=4), edition,
-                                           nbformat.read(source_path, as_version=4))
-            except StaleNotebook as err:
-                pages[name] = None
-                reasons.append(f"{name}: {err}")
+    for name, source_path in labs.items():
+        done = executed / f"{name}.ipynb"
+        if not done.exists() or name not in ran:
+            pages[name] = None
+            reasons.append(f"{name}: no executed notebook in {executed}/")
+            continue
+        edition = nbformat.read(course / "release" / name / f"{name}.ipynb", as_version=4)
+        try:
+            pages[name] = student_page(nbformat.read(done, as_version=4), edition,
+                                       nbformat.read(source_path, as_version=4))
+        except StaleNotebook as err:
+            pages[name] = None
+            reasons.append(f"{name}: {err}")
     return pages, reasons
 
 
@@ -125,7 +120,7 @@ def stage(src: Path, pages: dict, report: dict, repo: Path) -> None:
         target = f"notebooks/{name}.ipynb"
         for cell in page.cells:
             if cell.cell_type == "markdown":
-                cell.source = localise(_source_text(cell), target, target, site_files)
+                cell.source = localise(cell.source, target, target, site_files)
         first_cells[name] = page.cells[0].source
         (src / "notebooks").mkdir(parents=True, exist_ok=True)
         nbformat.write(page, src / target)
@@ -134,10 +129,8 @@ def stage(src: Path, pages: dict, report: dict, repo: Path) -> None:
         _write(src / repo_file, localise((repo / repo_file).read_text(encoding="utf-8"), repo_file, repo_file,
                                          site_files))
     _write(src / "report.md", report_page(report))
-    instructors = readme_page(readme, "For instructors: release and grade", "instructors.md", site_files)
-    instructors += "\n## Run modes\n\n" + localise(section(readme, "Run modes"), "README.md", "instructors.md",
-                                                    site_files)
-    _write(src / "instructors.md", instructors)
+    _write(src / "instructors.md", readme_page(readme, "For instructors: release and grade", "instructors.md",
+                                               site_files, also=("Run modes",)))
     api_pages(src)
     toctrees = [("Labs", [f"notebooks/{name}" for name in pages]),
                 ("Course", ["report", "instructors", "notebooks/AUTHORING", "datasets/README"]),
@@ -171,21 +164,22 @@ def build_book(executed: str | os.PathLike = "build", out: str | os.PathLike = "
     """
     start = time.perf_counter()
     notebooks, executed, out = Path(notebooks).resolve(), Path(executed).resolve(), Path(out).resolve()
-    discover(notebooks)                    # a folder without labs is an error that says so
+    labs = find_labs(notebooks)            # a folder without labs is an error that says so
     report = _read_report(executed)
-    pages, reasons = lab_pages(notebooks, executed, report)
-    if reasons:
-        echo("some labs must run before their pages can be built:\n  " + "\n  ".join(reasons))
-        report = run_missing([name for name, page in pages.items() if page is None], notebooks, executed,
-                             report, mode, echo)
-        pages, reasons = lab_pages(notebooks, executed, report)
-        if reasons:
-            raise BookError("these labs could not be run for the site:\n  " + "\n  ".join(reasons))
-    modes = sorted({f"{lab['mode']} mode on {lab['device']}" for lab in report["labs"]})
-    echo(f"building the site from the executed labs in {executed}/ ({', '.join(modes)}, "
-         f"run {report.get('generated', 'at an unknown time')})")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="labkit-book-") as work:
+        course = build_course(labs, Path(work) / "course")     # the student editions, as the release builds them
+        pages, reasons = lab_pages(labs, course, executed, report)
+        if reasons:
+            echo("some labs must run before their pages can be built:\n  " + "\n  ".join(reasons))
+            report = run_missing([name for name, page in pages.items() if page is None], notebooks, executed,
+                                 report, mode, echo)
+            pages, reasons = lab_pages(labs, course, executed, report)
+            if reasons:
+                raise BookError("these labs could not be run for the site:\n  " + "\n  ".join(reasons))
+        modes = sorted({f"{lab['mode']} mode on {lab['device']}" for lab in report["labs"]})
+        echo(f"building the site from the executed labs in {executed}/ ({', '.join(modes)}, "
+             f"run {report.get('generated', 'at an unknown time')})")
         src, new = Path(work) / "src", Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
         try:
             stage(src, pages, report, notebooks.parent)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from labkit.launch import BINDER_BADGE, BRANCH, COLAB_BADGE, REPOSITORY
 
@@ -131,7 +131,8 @@ def report_page(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def readme_page(readme: str, heading: str, page: str, pages: Iterable[str], lead: str = "") -> str:
-    """A page holding one section of the README (its sub-sections included), links localised."""
-    body = localise(section(readme, heading), "README.md", page, pages)
-    return f"# {heading}\n\n" + (f"{lead}\n\n" if lead else "") + body
+def readme_page(readme: str, heading: str, page: str, pages: Iterable[str], also: Sequence[str] = ()) -> str:
+    """A page holding one section of the README (its sub-sections included), then the sections
+    titled in ``also`` as its own sub-sections; links localised."""
+    body = section(readme, heading) + "".join(f"\n## {other}\n\n{section(readme, other)}" for other in also)
+    return f"# {heading}\n\n" + localise(body, "README.md", page, pages)

@@ -135,7 +135,7 @@ def grade(submissions: str | os.PathLike, *, source: str | os.PathLike = "notebo
     finally:
         batch.remove_folders()
     grades = sorted(grades + batch.grades, key=lambda g: (g.student, g.lab))
-    with _interrupts_ignored():        # a second Ctrl-C must not leave the two files disagreeing
+    with interrupts_ignored():        # a second Ctrl-C must not leave the two files disagreeing
         _write_grades(out, grades)
     echo(summary(grades))
     echo(f"grades: {out / 'grades.csv'}   feedback: {out / 'feedback'}   gradebook: {course / 'gradebook.db'}")
@@ -197,7 +197,7 @@ def _all_reference_answers(labs: list[str], course: Path, timeout: int, jobs: in
 
 
 @contextmanager
-def _interrupts_ignored() -> Iterator[None]:
+def interrupts_ignored() -> Iterator[None]:
     """Ignore Ctrl-C for the duration of the block (in the main thread, where Python handles it)."""
     previous = signal.getsignal(signal.SIGINT)
     if threading.current_thread() is not threading.main_thread() or previous is None:
@@ -286,7 +286,7 @@ class _Batch:
 
     def stop(self) -> None:
         """Start nothing more and kill the workers still running (Ctrl-C is ignored meanwhile)."""
-        with _interrupts_ignored(), self._lock:
+        with interrupts_ignored(), self._lock:
             self.stopped = True
             for process in self._running:
                 kill_worker(process)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from labkit.grading.grader import _interrupts_ignored
+from labkit.grading.grader import interrupts_ignored
 from labkit.hub.client import HubClient
 from labkit.hub.config import PROXY_HELP, Ports, find_proxy, write_hub_config
 from labkit.hub.layout import Classroom
@@ -64,7 +64,7 @@ def running_hub(classroom: Classroom, environment: dict[str, str] | None = None,
         hub = RunningHub(classroom, url, token, run_id, log, process)
         yield hub
     finally:
-        with _interrupts_ignored():           # a second Ctrl-C must not cut the clean-up short
+        with interrupts_ignored():           # a second Ctrl-C must not cut the clean-up short
             late = stop_hub(process, run_id)
         if hub is not None:
             hub.stopped_late = late
