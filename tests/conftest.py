@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,14 @@ os.environ.pop("LABKIT_DEVICE", None)
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ["LABKIT_OUTPUT_DIR"] = str(REPO / "build" / "test-outputs")   # files labs write, never notebooks/
+SOLUTION_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+
+
+def instructor_solutions(source) -> dict[str, str]:
+    """solution grade_id -> the instructor's code for it without the markers: what a student who
+    solved the exercise hands in."""
+    return {c.metadata["nbgrader"]["grade_id"]: SOLUTION_MARKER.sub("", c.source) for c in source.cells
+            if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
 
 
 @pytest.fixture(autouse=True)

@@ -13,13 +13,12 @@ through autograde, hidden tests included, so the suite does not run them twice.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 
 import nbformat
 import pytest
 
-from conftest import REPO
+from conftest import REPO, instructor_solutions
 from labkit.grading import grade, release
 from labkit.grading.course import find_labs
 from labkit.grading.cut import exercise_cut
@@ -28,7 +27,6 @@ from labkit.grading.grader import lab_points
 
 LABS = {lab: path for lab, path in find_labs(REPO / "notebooks").items()
         if lab_points(nbformat.read(path, as_version=4)) > 0}
-MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
 PARTIAL_LAB, PARTIAL_BLANK = "01_linear_regression", "ex2_ridge_fit"
 
 
@@ -38,8 +36,7 @@ def nbgrader_meta(cell) -> dict:
 
 def half_done(source: nbformat.NotebookNode, edition: nbformat.NotebookNode, blank_id: str):
     """The student edition with every solution written in, except ``blank_id``'s; and its points."""
-    solutions = {nbgrader_meta(c)["grade_id"]: MARKER.sub("", c.source) for c in source.cells
-                 if nbgrader_meta(c).get("solution")}
+    solutions = instructor_solutions(source)
     notebook = nbformat.from_dict(edition)
     lost, blank_seen = 0.0, False
     for cell in notebook.cells:

@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import REPO
+from conftest import REPO, instructor_solutions
 from labkit.grading.grader import lab_points
 
 LABS = ("00_setup", "01_linear_regression")
@@ -36,7 +36,6 @@ PARTIAL_ANSWER = ("def ridge_gradients(X, y, w, b, lam): return (-2 / len(y) * (
 # other pytest worker of `make test` loading the same two cores.
 BUDGET_S = 300
 SHOTS = REPO / "build" / "hub-test"
-MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
 SCORE = r"{lab} \(Score: ([0-9.]+) / ([0-9.]+)\)"
 
 
@@ -67,7 +66,7 @@ def _meta(cell) -> dict:
 
 def solved(edition: dict, source: nbformat.NotebookNode, only: set[str] | None = None) -> dict:
     """The student edition with the instructor's solutions written in (all, or those in ``only``)."""
-    answers = {_meta(c)["grade_id"]: MARKER.sub("", c.source) for c in source.cells if _meta(c).get("solution")}
+    answers = instructor_solutions(source)
     notebook = nbformat.from_dict(edition)
     for cell in notebook.cells:
         gid = _meta(cell).get("grade_id")
